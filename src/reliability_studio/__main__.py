@@ -1,0 +1,5 @@
+"""Allow `python -m reliability_studio`."""
+
+from reliability_studio.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""What every router shares: problem responses, pagination, middleware and dependencies."""

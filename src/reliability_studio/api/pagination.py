@@ -1,0 +1,96 @@
+"""Keyset (cursor) pagination.
+
+A list answers `{"items": [...], "next_cursor": "..."}`. The cursor is an opaque,
+URL-safe token holding the sort key of the last item; pass it back as `?cursor=` for the
+next page. `next_cursor` is null on the last page. Keyset rather than OFFSET, so that page
+1,000 costs what page 1 does, and rows inserted meanwhile never shift a page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+import orjson
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from reliability_studio.api.problems import UnprocessableError
+
+ItemT = TypeVar("ItemT")
+
+CursorKey = tuple[str, uuid.UUID]
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """One page of a list."""
+
+    items: list[ItemT]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """The validated `limit` and decoded `cursor` of a list request."""
+
+    limit: int
+    after: CursorKey | None
+
+
+def encode_cursor(sort_value: str | datetime, row_id: uuid.UUID) -> str:
+    """An opaque cursor for the row with this sort key."""
+    value = sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value
+    raw = orjson.dumps([value, str(row_id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> CursorKey:
+    """The sort key inside `cursor`; a 422 naming `cursor` when it was not made by us."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value, row_id = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value, uuid.UUID(row_id)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise UnprocessableError(
+            "cursor is not valid; use the next_cursor of a previous page",
+            field="cursor",
+            location="query",
+        ) from None
+
+
+def page_request(
+    request: Request,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Items per page (default 50, at most 500).")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> PageRequest:
+    """The `limit` and `cursor` query parameters, bounded by the settings."""
+    settings = request.app.state.settings
+    if limit is not None and limit > settings.page_limit_max:
+        raise UnprocessableError(
+            f"limit must be at most {settings.page_limit_max}", field="limit", location="query"
+        )
+    return PageRequest(
+        limit=limit or settings.page_limit_default,
+        after=decode_cursor(cursor) if cursor else None,
+    )
+
+
+PageParams = Annotated[PageRequest, Depends(page_request)]
+
+
+def split_page(rows: Sequence[ItemT], limit: int) -> tuple[Sequence[ItemT], bool]:
+    """The rows of this page, and whether another page follows (we fetch limit + 1)."""
+    return rows[:limit], len(rows) > limit

@@ -1,0 +1,228 @@
+"""RFC 9457 problem details: the one shape of every error this API returns."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class FieldError(BaseModel):
+    """One invalid field of a request."""
+
+    field: str = Field(description="Dotted path of the field, e.g. `service_ids.0`.")
+    location: str = Field(description="`body`, `query`, `path` or `header`.")
+    message: str
+
+
+class Problem(BaseModel):
+    """An error response (RFC 9457)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem response. Subclasses fix the status and title."""
+
+    status = 400
+    title = "Bad Request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class NotFoundError(ProblemError):
+    status = 404
+    title = "Not Found"
+
+
+class ConflictError(ProblemError):
+    status = 409
+    title = "Conflict"
+
+
+class UnprocessableError(ProblemError):
+    """Well-formed input that breaks a rule; `field` names the culprit."""
+
+    status = 422
+    title = "Unprocessable Content"
+
+    def __init__(self, detail: str, *, field: str, location: str = "body") -> None:
+        super().__init__(
+            detail, errors=[FieldError(field=field, location=location, message=detail)]
+        )
+
+
+class BadRequestError(ProblemError):
+    status = 400
+    title = "Bad Request"
+
+
+class ServiceUnavailableError(ProblemError):
+    status = 503
+    title = "Service Unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    request_id: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A problem+json response."""
+    body = Problem(title=title, status=status, detail=detail, request_id=request_id, errors=errors)
+    all_headers = dict(headers or {})
+    if request_id:
+        all_headers["X-Request-ID"] = request_id
+    return Response(
+        content=orjson.dumps(body.model_dump(exclude_none=True)),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=all_headers,
+    )
+
+
+def request_id_of(request: Request) -> str | None:
+    """The request id the middleware attached to this request."""
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def _field_error(error: dict[str, Any]) -> FieldError:
+    location, *path = [str(part) for part in error.get("loc", ("body",))] or ["body"]
+    return FieldError(
+        field=".".join(path) or location, location=location, message=str(error.get("msg", ""))
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    raw_errors = list(exc.errors())
+    if _sent_a_body_that_is_not_json(request, raw_errors):
+        return problem_response(
+            415,
+            "Unsupported Media Type",
+            "Send the body as JSON with Content-Type: application/json.",
+            request_id=request_id_of(request),
+        )
+    if any(error.get("type") == "json_invalid" for error in raw_errors):
+        return problem_response(
+            400,
+            "Malformed JSON",
+            "The request body is not valid JSON.",
+            request_id=request_id_of(request),
+        )
+    errors = [_field_error(error) for error in raw_errors]
+    fields = ", ".join(sorted({error.field for error in errors}))
+    return problem_response(
+        422,
+        "Validation failed",
+        f"Invalid fields: {fields}",
+        request_id=request_id_of(request),
+        errors=errors,
+    )
+
+
+def _sent_a_body_that_is_not_json(request: Request, errors: list[dict[str, Any]]) -> bool:
+    """FastAPI only parses JSON bodies; anything else surfaces as a confusing body error."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    body_errors = any(tuple(error.get("loc", ())) == ("body",) for error in errors)
+    return body_errors and not is_json
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        request_id=request_id_of(request),
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    title = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if exc.detail != title else None
+    return problem_response(
+        exc.status_code,
+        title,
+        detail,
+        request_id=request_id_of(request),
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
+    # Only connection-level failures land here; constraint errors are handled in services.
+    if (
+        isinstance(exc, DBAPIError)
+        and not exc.connection_invalidated
+        and not isinstance(exc, OperationalError)
+    ):
+        raise exc
+    return problem_response(
+        503,
+        "Database unavailable",
+        "The database cannot be reached; retry shortly.",
+        request_id=request_id_of(request),
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error, expected or not, a problem+json response."""
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(DBAPIError, _on_database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _on_database_unavailable)
+    # asyncpg raises these bare while (re)connecting to a PostgreSQL that is down.
+    app.add_exception_handler(ConnectionError, _on_database_unavailable)
+    app.add_exception_handler(TimeoutError, _on_database_unavailable)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
+    for status, description in {
+        400: "Malformed request",
+        404: "Not found",
+        409: "Conflict with the current state",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Validation failed; `errors` names the fields",
+        503: "Database unavailable",
+    }.items()
+}

@@ -1,0 +1,29 @@
+"""Small query helpers shared by the service layers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from reliability_studio.api.problems import UnprocessableError
+
+
+def contains_text(query: str, *columns: InstrumentedAttribute[str | None]) -> ColumnElement[bool]:
+    """Case-insensitive substring match of `query` in any of `columns`, wildcards escaped."""
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+
+def cursor_datetime(value: str) -> datetime:
+    """The timestamp stored in a cursor; a 422 naming `cursor` if it is not one."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise UnprocessableError(
+            "cursor is not valid; use the next_cursor of a previous page",
+            field="cursor",
+            location="query",
+        ) from None

@@ -1,0 +1,87 @@
+"""The application factory: wires settings, database, middleware and routers together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from reliability_studio import __version__
+from reliability_studio.api.health import router as health_router
+from reliability_studio.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from reliability_studio.api.problems import install_problem_handlers
+from reliability_studio.catalog.router import router as services_router
+from reliability_studio.config import Settings
+from reliability_studio.db.engine import create_engine, create_sessionmaker
+from reliability_studio.incidents.router import router as incidents_router
+from reliability_studio.logs import configure_logging
+from reliability_studio.metrics import Metrics
+from reliability_studio.slos.router import router as slos_router
+from reliability_studio.tasks.router import router as tasks_router
+from reliability_studio.timeline.router import router as timeline_router
+
+DESCRIPTION = """
+Reliability Studio keeps your service catalog, runs incidents with a timeline and action
+items, and tracks SLOs.
+
+Errors are `application/problem+json` (RFC 9457); validation errors list the fields.
+Lists return `{"items": [...], "next_cursor": ...}`; pass `next_cursor` back as `cursor`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A ready-to-serve application for `settings` (read from the environment by default)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Reliability Studio",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    metrics.watch_pool(lambda: getattr(getattr(app.state, "engine", None), "pool", None))
+
+    install_problem_handlers(app)
+    for router in (
+        health_router,
+        services_router,
+        incidents_router,
+        timeline_router,
+        tasks_router,
+        slos_router,
+    ):
+        app.include_router(router)
+
+    # Added last = outermost: ids and logs wrap everything, including CORS and size limits.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["Location", "X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+def create_served_app() -> FastAPI:
+    """The factory `serve` hands to uvicorn: JSON logs, then the app (once per worker)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,4 @@
+"""The service catalog (`/api/services`).
+
+Named `catalog` because "service" already means the service layer in this code base.
+"""

@@ -1,0 +1,67 @@
+"""HTTP layer of `/api/services`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from reliability_studio.api.deps import OrganizationId, Session
+from reliability_studio.api.pagination import Page, PageParams
+from reliability_studio.api.problems import PROBLEM_RESPONSES
+from reliability_studio.catalog import service as catalog
+from reliability_studio.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
+
+router = APIRouter(prefix="/api/services", tags=["services"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ServiceOut)
+async def create_service(
+    body: ServiceCreate, session: Session, organization_id: OrganizationId, response: Response
+) -> ServiceOut:
+    """Add a service to the catalog. Names are unique within the organization (409)."""
+    service = await catalog.create_service(session, organization_id, body)
+    response.headers["Location"] = f"/api/services/{service.id}"
+    return ServiceOut.model_validate(service)
+
+
+@router.get("", response_model=Page[ServiceOut])
+async def list_services(
+    session: Session,
+    organization_id: OrganizationId,
+    page: PageParams,
+    team: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text in name or description.")
+    ] = None,
+) -> Page[ServiceOut]:
+    """List services by name."""
+    return await catalog.list_services(session, organization_id, page, team=team, q=q)
+
+
+@router.get("/{service_id}", response_model=ServiceOut)
+async def get_service(
+    service_id: uuid.UUID, session: Session, organization_id: OrganizationId
+) -> ServiceOut:
+    """One service."""
+    return ServiceOut.model_validate(
+        await catalog.get_service(session, organization_id, service_id)
+    )
+
+
+@router.patch("/{service_id}", response_model=ServiceOut)
+async def update_service(
+    service_id: uuid.UUID, body: ServiceUpdate, session: Session, organization_id: OrganizationId
+) -> ServiceOut:
+    """Change a service's name, team, repository or description."""
+    service = await catalog.update_service(session, organization_id, service_id, body)
+    return ServiceOut.model_validate(service)
+
+
+@router.delete("/{service_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_service(
+    service_id: uuid.UUID, session: Session, organization_id: OrganizationId
+) -> None:
+    """Remove a service that no incident or SLO refers to (409 otherwise)."""
+    await catalog.delete_service(session, organization_id, service_id)

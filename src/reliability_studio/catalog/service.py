@@ -1,0 +1,112 @@
+"""Catalog operations: plain functions on a session."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reliability_studio.api.pagination import Page, PageRequest, encode_cursor, split_page
+from reliability_studio.api.problems import ConflictError, NotFoundError, UnprocessableError
+from reliability_studio.api.queries import contains_text
+from reliability_studio.catalog.models import Service
+from reliability_studio.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
+from reliability_studio.incidents.models import IncidentService
+from reliability_studio.slos.models import SLO
+
+
+async def create_service(
+    session: AsyncSession, organization_id: uuid.UUID, data: ServiceCreate
+) -> Service:
+    """Add a service; 409 when the organization already has one of that name."""
+    service = Service(organization_id=organization_id, **data.model_dump())
+    session.add(service)
+    await _commit_unique_name(session, data.name)
+    return service
+
+
+async def get_service(
+    session: AsyncSession, organization_id: uuid.UUID, service_id: uuid.UUID
+) -> Service:
+    """The service, or 404."""
+    service = await session.scalar(
+        select(Service).where(Service.id == service_id, Service.organization_id == organization_id)
+    )
+    if service is None:
+        raise NotFoundError(f"service {service_id} does not exist")
+    return service
+
+
+async def list_services(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    page: PageRequest,
+    *,
+    team: str | None = None,
+    q: str | None = None,
+) -> Page[ServiceOut]:
+    """Services ordered by name, filtered by team and a text query on name and description."""
+    query = select(Service).where(Service.organization_id == organization_id)
+    if team is not None:
+        query = query.where(Service.team == team)
+    if q:
+        query = query.where(contains_text(q, Service.name, Service.description))
+    if page.after is not None:
+        query = query.where(tuple_(Service.name, Service.id) > page.after)
+    rows = (
+        await session.scalars(query.order_by(Service.name, Service.id).limit(page.limit + 1))
+    ).all()
+    items, more = split_page(rows, page.limit)
+    return Page(
+        items=[ServiceOut.model_validate(row) for row in items],
+        next_cursor=encode_cursor(items[-1].name, items[-1].id) if more else None,
+    )
+
+
+async def update_service(
+    session: AsyncSession, organization_id: uuid.UUID, service_id: uuid.UUID, data: ServiceUpdate
+) -> Service:
+    """Change the given fields; a new name must still be unique."""
+    service = await get_service(session, organization_id, service_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise UnprocessableError("name cannot be null", field="name")
+    for field, value in changes.items():
+        setattr(service, field, value)
+    await _commit_unique_name(session, service.name)
+    return service
+
+
+async def delete_service(
+    session: AsyncSession, organization_id: uuid.UUID, service_id: uuid.UUID
+) -> None:
+    """Remove a service that no incident or SLO refers to; 409 otherwise.
+
+    Incidents are the system of record and are never rewritten by a catalog change.
+    """
+    service = await get_service(session, organization_id, service_id)
+    incidents = await session.scalar(
+        select(func.count()).where(IncidentService.service_id == service_id)
+    )
+    slos = await session.scalar(select(func.count()).where(SLO.service_id == service_id))
+    if incidents or slos:
+        raise ConflictError(
+            f"service {service.name!r} is referred to by {incidents} incident(s) and "
+            f"{slos} SLO(s); delete its SLOs first — incidents keep their services"
+        )
+    await session.delete(service)
+    try:
+        await session.commit()
+    except IntegrityError:  # an incident linked it meanwhile
+        await session.rollback()
+        raise ConflictError(f"service {service.name!r} is in use; try again") from None
+
+
+async def _commit_unique_name(session: AsyncSession, name: str) -> None:
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise ConflictError(f"a service named {name!r} already exists") from None

@@ -1,0 +1,89 @@
+"""The `reliability-studio` command: serve, migrate, --version."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from reliability_studio import __version__
+from reliability_studio.config import Settings
+from reliability_studio.db.migrate import upgrade_to_head
+from reliability_studio.logs import configure_logging
+
+app = typer.Typer(
+    name="reliability-studio",
+    help="Reliability Studio: service catalog, incidents and SLOs for SRE teams.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+log = logging.getLogger("reliability_studio")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"reliability-studio {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Reliability Studio."""
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations to DATABASE_URL, then exit."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    upgrade_to_head(settings)
+    log.info("database migrated", extra={"database": settings.database.render()})
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [env: HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env: PORT, default 9000].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [env: WEB_CONCURRENCY].")
+    ] = None,
+) -> None:
+    """Migrate DATABASE_URL, then serve the API."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    upgrade_to_head(settings)
+    worker_count = workers or settings.web_concurrency
+    if settings.database.backend == "sqlite" and worker_count > 1:
+        log.warning("SQLite serves one writer at a time; using 1 worker")
+        worker_count = 1
+    log.info(
+        "starting",
+        extra={
+            "version": __version__,
+            "database": settings.database.render(),
+            "host": host or settings.host,
+            "port": port or settings.port,
+            "workers": worker_count,
+        },
+    )
+    uvicorn.run(
+        "reliability_studio.app:create_served_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=worker_count,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )

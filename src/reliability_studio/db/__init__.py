@@ -1,0 +1,1 @@
+"""Database access: URLs, engine, declarative base and migrations."""

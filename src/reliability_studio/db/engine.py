@@ -1,0 +1,62 @@
+"""The async engine and session factory, configured for SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from reliability_studio.config import Settings
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """An engine for `settings.database_url`, with pool and pragmas set for the backend."""
+    database = settings.database
+    if database.backend == "sqlite":
+        assert database.sqlite_path is not None
+        database.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            database.url,
+            connect_args={"timeout": settings.db_connect_timeout_seconds},
+        )
+        _set_sqlite_pragmas(engine, settings.sqlite_synchronous)
+        return engine
+
+    connect_args: dict[str, Any] = {
+        **database.connect_args,
+        "timeout": settings.db_connect_timeout_seconds,
+        "server_settings": {"application_name": "reliability-studio"},
+    }
+    return create_async_engine(
+        database.url,
+        connect_args=connect_args,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        # A restarted PostgreSQL leaves dead connections in the pool; check before use.
+        pool_pre_ping=True,
+    )
+
+
+def _set_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
+    """WAL for concurrent readers, foreign keys on, and a busy timeout for writers."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,20 @@
+"""Imports every table so that `Base.metadata` is complete (for Alembic and tests)."""
+
+from reliability_studio.catalog.models import Service
+from reliability_studio.db.base import Base
+from reliability_studio.incidents.models import Incident, IncidentService
+from reliability_studio.organizations.models import Organization
+from reliability_studio.slos.models import SLO
+from reliability_studio.tasks.models import IncidentTask
+from reliability_studio.timeline.models import TimelineEvent
+
+__all__ = [
+    "SLO",
+    "Base",
+    "Incident",
+    "IncidentService",
+    "IncidentTask",
+    "Organization",
+    "Service",
+    "TimelineEvent",
+]

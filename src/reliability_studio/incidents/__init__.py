@@ -1,0 +1,1 @@
+"""Incidents (`/api/incidents`): lifecycle, severity and links to services."""

@@ -1,0 +1,117 @@
+"""HTTP layer of `/api/incidents` and `/api/services/{id}/incidents`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import AwareDatetime
+
+from reliability_studio.api.deps import Actor, OrganizationId, Session
+from reliability_studio.api.pagination import Page, PageParams
+from reliability_studio.api.problems import PROBLEM_RESPONSES
+from reliability_studio.catalog.service import get_service
+from reliability_studio.incidents import service as incidents
+from reliability_studio.incidents.lifecycle import Severity, Status
+from reliability_studio.incidents.schemas import IncidentCreate, IncidentOut, IncidentUpdate
+
+router = APIRouter(tags=["incidents"], responses=PROBLEM_RESPONSES)
+
+StatusFilter = Annotated[
+    list[Status] | None, Query(description="Repeat to match any of several statuses.")
+]
+SeverityFilter = Annotated[
+    list[Severity] | None, Query(description="Repeat to match any of several severities.")
+]
+CreatedAfter = Annotated[
+    AwareDatetime | None, Query(description="Created at or after this RFC 3339 time.")
+]
+CreatedBefore = Annotated[AwareDatetime | None, Query(description="Created before this time.")]
+TextQuery = Annotated[
+    str | None, Query(max_length=200, description="Text in title, description or root cause.")
+]
+
+
+@router.post("/api/incidents", status_code=status.HTTP_201_CREATED, response_model=IncidentOut)
+async def create_incident(
+    body: IncidentCreate,
+    session: Session,
+    organization_id: OrganizationId,
+    actor: Actor,
+    response: Response,
+) -> IncidentOut:
+    """Open an incident. Unknown `service_ids` are refused with 422."""
+    incident = await incidents.create_incident(session, organization_id, actor, body)
+    response.headers["Location"] = f"/api/incidents/{incident.id}"
+    return incidents.incident_out(incident)
+
+
+@router.get("/api/incidents", response_model=Page[IncidentOut])
+async def list_incidents(
+    session: Session,
+    organization_id: OrganizationId,
+    page: PageParams,
+    status: StatusFilter = None,
+    severity: SeverityFilter = None,
+    service_id: uuid.UUID | None = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    q: TextQuery = None,
+) -> Page[IncidentOut]:
+    """List incidents, newest first, e.g. `?status=open&severity=critical`."""
+    return await incidents.list_incidents(
+        session,
+        organization_id,
+        page,
+        statuses=status,
+        severities=severity,
+        service_id=service_id,
+        created_after=created_after,
+        created_before=created_before,
+        q=q,
+    )
+
+
+@router.get("/api/incidents/{incident_id}", response_model=IncidentOut)
+async def get_incident(
+    incident_id: uuid.UUID, session: Session, organization_id: OrganizationId
+) -> IncidentOut:
+    """One incident with its services and lifecycle times."""
+    return incidents.incident_out(
+        await incidents.get_incident(session, organization_id, incident_id)
+    )
+
+
+@router.patch("/api/incidents/{incident_id}", response_model=IncidentOut)
+async def update_incident(
+    incident_id: uuid.UUID,
+    body: IncidentUpdate,
+    session: Session,
+    organization_id: OrganizationId,
+    actor: Actor,
+) -> IncidentOut:
+    """Change an incident. A forbidden status transition answers 409 with the reason."""
+    incident = await incidents.update_incident(session, organization_id, incident_id, actor, body)
+    return incidents.incident_out(incident)
+
+
+@router.get("/api/services/{service_id}/incidents", response_model=Page[IncidentOut])
+async def list_service_incidents(
+    service_id: uuid.UUID,
+    session: Session,
+    organization_id: OrganizationId,
+    page: PageParams,
+    status: StatusFilter = None,
+    severity: SeverityFilter = None,
+) -> Page[IncidentOut]:
+    """Incidents that affect one service, newest first (404 if the service does not exist)."""
+    await get_service(session, organization_id, service_id)
+    return await incidents.list_incidents(
+        session,
+        organization_id,
+        page,
+        statuses=status,
+        severities=severity,
+        service_id=service_id,
+    )

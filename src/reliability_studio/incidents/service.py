@@ -1,0 +1,333 @@
+"""Incident operations: create, read, list, update, with automatic timeline events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, exists, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from reliability_studio.api.pagination import Page, PageRequest, encode_cursor, split_page
+from reliability_studio.api.problems import (
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    UnprocessableError,
+)
+from reliability_studio.api.queries import contains_text, cursor_datetime
+from reliability_studio.catalog.models import Service
+from reliability_studio.db.base import utcnow
+from reliability_studio.incidents.lifecycle import (
+    LifecycleTimes,
+    Severity,
+    Status,
+    seconds_between,
+    times_after_transition,
+    transition_refusal,
+)
+from reliability_studio.incidents.models import Incident, IncidentService
+from reliability_studio.incidents.schemas import (
+    IncidentCreate,
+    IncidentOut,
+    IncidentUpdate,
+    ServiceRef,
+)
+from reliability_studio.timeline.service import record_event
+
+
+async def create_incident(
+    session: AsyncSession, organization_id: uuid.UUID, actor: str, data: IncidentCreate
+) -> Incident:
+    """Open an incident linked to `service_ids`, with its `incident_created` timeline event.
+
+    The incident, its links and its first event are committed together or not at all.
+    """
+    services = await _services_by_id(session, organization_id, data.service_ids, "service_ids")
+    now = utcnow()
+    incident = Incident(
+        id=uuid.uuid4(),
+        organization_id=organization_id,
+        title=data.title,
+        description=data.description,
+        severity=data.severity,
+        status="open",
+        root_cause=data.root_cause,
+        commander=data.commander,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    await session.flush()  # the incident row must exist before its links
+    _link_services(session, incident, services)
+    record_event(
+        session,
+        organization_id=organization_id,
+        incident_id=incident.id,
+        type="incident_created",
+        title=f"Incident opened with severity {data.severity}",
+        actor=actor,
+        occurred_at=now,
+        metadata={"severity": data.severity, "service_ids": [str(s.id) for s in services]},
+    )
+    await session.commit()
+    set_committed_value(incident, "services", sorted(services, key=lambda s: s.name))
+    return incident
+
+
+async def get_incident(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Incident:
+    """The incident with its services, or 404."""
+    query = select(Incident).where(
+        Incident.id == incident_id, Incident.organization_id == organization_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    incident = await session.scalar(query.options(selectinload(Incident.services)))
+    if incident is None:
+        raise NotFoundError(f"incident {incident_id} does not exist")
+    return incident
+
+
+async def ensure_incident_exists(
+    session: AsyncSession, organization_id: uuid.UUID, incident_id: uuid.UUID
+) -> None:
+    """404 unless the incident exists in this organization."""
+    found = await session.scalar(
+        select(
+            exists().where(Incident.id == incident_id, Incident.organization_id == organization_id)
+        )
+    )
+    if not found:
+        raise NotFoundError(f"incident {incident_id} does not exist")
+
+
+async def list_incidents(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    page: PageRequest,
+    *,
+    statuses: list[Status] | None = None,
+    severities: list[Severity] | None = None,
+    service_id: uuid.UUID | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    q: str | None = None,
+) -> Page[IncidentOut]:
+    """Incidents, newest first, filtered; each filter narrows the list further."""
+    query: Select[Incident] = select(Incident).where(Incident.organization_id == organization_id)
+    if statuses:
+        query = query.where(Incident.status.in_(statuses))
+    if severities:
+        query = query.where(Incident.severity.in_(severities))
+    if service_id is not None:
+        query = query.where(
+            exists().where(
+                IncidentService.incident_id == Incident.id,
+                IncidentService.service_id == service_id,
+            )
+        )
+    if created_after is not None:
+        query = query.where(Incident.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(Incident.created_at < created_before)
+    if q:
+        query = query.where(
+            contains_text(q, Incident.title, Incident.description, Incident.root_cause)
+        )
+    if page.after is not None:
+        after_time, after_id = page.after
+        query = query.where(
+            tuple_(Incident.created_at, Incident.id) < tuple_(cursor_datetime(after_time), after_id)
+        )
+    query = (
+        query.options(selectinload(Incident.services))
+        .order_by(Incident.created_at.desc(), Incident.id.desc())
+        .limit(page.limit + 1)
+    )
+    rows = (await session.scalars(query)).all()
+    items, more = split_page(rows, page.limit)
+    return Page(
+        items=[incident_out(row) for row in items],
+        next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
+    )
+
+
+async def update_incident(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    actor: str,
+    data: IncidentUpdate,
+) -> Incident:
+    """Apply the given changes. Status follows the lifecycle; each change is on the timeline."""
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("title", "severity", "status", "service_ids"):
+        if required in changes and changes[required] is None:
+            raise UnprocessableError(f"{required} cannot be null", field=required)
+
+    incident = await get_incident(session, organization_id, incident_id, for_update=True)
+    now = utcnow()
+    event_args: dict[str, Any] = {
+        "organization_id": organization_id,
+        "incident_id": incident.id,
+        "actor": actor,
+        "occurred_at": now,
+    }
+
+    target_status = changes.pop("status", incident.status)
+    if target_status != incident.status:
+        _change_status(incident, target_status, now)
+        record_event(
+            session,
+            type="status_change",
+            title=f"Status changed from {incident.status} to {target_status}",
+            metadata={"from": incident.status, "to": target_status},
+            **event_args,
+        )
+        incident.status = target_status
+
+    new_severity = changes.pop("severity", incident.severity)
+    if new_severity != incident.severity:
+        record_event(
+            session,
+            type="severity_change",
+            title=f"Severity changed from {incident.severity} to {new_severity}",
+            metadata={"from": incident.severity, "to": new_severity},
+            **event_args,
+        )
+        incident.severity = new_severity
+
+    if "service_ids" in changes:
+        await _replace_services(session, incident, changes.pop("service_ids"), event_args)
+
+    if "root_cause" in changes and changes["root_cause"] != incident.root_cause:
+        record_event(
+            session,
+            type="root_cause_updated",
+            title="Root cause updated",
+            description=changes["root_cause"],
+            **event_args,
+        )
+
+    for field, value in changes.items():
+        setattr(incident, field, value)
+    if session.dirty or session.new:
+        incident.updated_at = now
+    await session.commit()
+    return incident
+
+
+def incident_out(incident: Incident) -> IncidentOut:
+    """The API shape of an incident (its services must be loaded)."""
+    return IncidentOut(
+        id=incident.id,
+        organization_id=incident.organization_id,
+        title=incident.title,
+        description=incident.description,
+        severity=incident.severity,
+        status=incident.status,
+        root_cause=incident.root_cause,
+        commander=incident.commander,
+        service_ids=[service.id for service in incident.services],
+        services=[ServiceRef(id=service.id, name=service.name) for service in incident.services],
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+        acknowledged_at=incident.acknowledged_at,
+        resolved_at=incident.resolved_at,
+        closed_at=incident.closed_at,
+        time_to_acknowledge_seconds=seconds_between(incident.created_at, incident.acknowledged_at),
+        time_to_resolve_seconds=seconds_between(incident.created_at, incident.resolved_at),
+    )
+
+
+def _change_status(incident: Incident, target: Status, now: datetime) -> None:
+    refusal = transition_refusal(incident.status, target)  # type: ignore[arg-type]
+    if refusal is not None:
+        raise ConflictError(
+            refusal, errors=[FieldError(field="status", location="body", message=refusal)]
+        )
+    times = times_after_transition(
+        LifecycleTimes(incident.acknowledged_at, incident.resolved_at, incident.closed_at),
+        target,
+        now,
+    )
+    incident.acknowledged_at = times.acknowledged_at
+    incident.resolved_at = times.resolved_at
+    incident.closed_at = times.closed_at
+
+
+async def _services_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, ids: list[uuid.UUID], field: str
+) -> list[Service]:
+    """The services with these ids, in this organization; 422 naming the first unknown one."""
+    unique_ids = list(dict.fromkeys(ids))
+    if not unique_ids:
+        return []
+    found = {
+        service.id: service
+        for service in await session.scalars(
+            select(Service).where(
+                Service.organization_id == organization_id, Service.id.in_(unique_ids)
+            )
+        )
+    }
+    for position, service_id in enumerate(ids):
+        if service_id not in found:
+            raise UnprocessableError(
+                f"service {service_id} does not exist", field=f"{field}.{position}"
+            )
+    return [found[service_id] for service_id in unique_ids]
+
+
+def _link_services(session: AsyncSession, incident: Incident, services: list[Service]) -> None:
+    session.add_all(
+        IncidentService(
+            organization_id=incident.organization_id,
+            incident_id=incident.id,
+            service_id=service.id,
+        )
+        for service in services
+    )
+
+
+async def _replace_services(
+    session: AsyncSession,
+    incident: Incident,
+    service_ids: list[uuid.UUID],
+    event_args: dict[str, Any],
+) -> None:
+    services = await _services_by_id(session, incident.organization_id, service_ids, "service_ids")
+    current = {service.id for service in incident.services}
+    wanted = {service.id for service in services}
+    if current == wanted:
+        return
+    removed, added = current - wanted, wanted - current
+    if removed:
+        await session.execute(
+            delete(IncidentService).where(
+                IncidentService.incident_id == incident.id,
+                IncidentService.service_id.in_(removed),
+            )
+        )
+    _link_services(session, incident, [s for s in services if s.id in added])
+    names = {service.id: service.name for service in [*incident.services, *services]}
+    record_event(
+        session,
+        type="services_changed",
+        title="Affected services changed",
+        metadata={
+            "added": sorted(names[i] for i in added),
+            "removed": sorted(names[i] for i in removed),
+        },
+        **event_args,
+    )
+    set_committed_value(incident, "services", sorted(services, key=lambda s: s.name))

@@ -1,0 +1,1 @@
+"""Organizations (tenants). Every row in the database belongs to one."""

@@ -1,0 +1,1 @@
+"""An incident's tasks, its action items (`/api/incidents/{id}/tasks`)."""

@@ -1,0 +1,1 @@
+"""An incident's timeline (`/api/incidents/{id}/timeline`)."""
