@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -11,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from reliability_studio import __version__
 from reliability_studio.api.health import router as health_router
 from reliability_studio.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from reliability_studio.api.problems import install_problem_handlers
+from reliability_studio.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from reliability_studio.catalog.router import router as services_router
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    _document_problems_as_problem_json(app)
     metrics.watch_pool(lambda: getattr(getattr(app.state, "engine", None), "pool", None))
 
     install_problem_handlers(app)
@@ -78,6 +80,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def _document_problems_as_problem_json(app: FastAPI) -> None:
+    """List error schemas under `application/problem+json`, the media type they are sent as.
+
+    FastAPI files every response `model` under the route's media type (`application/json`);
+    the problem responses name their real one, so the schema is moved there.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                        content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_served_app() -> FastAPI:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from reliability_studio import __version__
 from reliability_studio.config import Settings
@@ -18,6 +20,8 @@ app = typer.Typer(
     help="Reliability Studio: service catalog, incidents and SLOs for SRE teams.",
     no_args_is_help=True,
     add_completion=False,
+    # A traceback's locals could show the settings, passwords included.
+    pretty_exceptions_show_locals=False,
 )
 log = logging.getLogger("reliability_studio")
 
@@ -26,6 +30,33 @@ def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"reliability-studio {__version__}")
         raise typer.Exit
+
+
+def _load_settings() -> Settings:
+    """The settings from the environment; a short message and exit code 2 when invalid."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        typer.echo("error: invalid configuration\n" + "\n".join(lines), err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _migrate(settings: Settings) -> None:
+    """Apply the migrations; a short message and exit code 1 when the database refuses."""
+    try:
+        upgrade_to_head(settings)
+    except DBAPIError as exc:
+        reason = str(exc.orig) if exc.orig is not None else str(exc)
+        log.error(
+            "cannot migrate the database",
+            extra={"database": settings.database.render(), "error": reason},
+        )
+        typer.echo(f"error: cannot migrate {settings.database.render()}: {reason}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 @app.callback()
@@ -43,9 +74,9 @@ def main(
 @app.command()
 def migrate() -> None:
     """Apply the database migrations to DATABASE_URL, then exit."""
-    settings = Settings()
+    settings = _load_settings()
     configure_logging(settings.log_level)
-    upgrade_to_head(settings)
+    _migrate(settings)
     log.info("database migrated", extra={"database": settings.database.render()})
 
 
@@ -58,9 +89,9 @@ def serve(
     ] = None,
 ) -> None:
     """Migrate DATABASE_URL, then serve the API."""
-    settings = Settings()
+    settings = _load_settings()
     configure_logging(settings.log_level)
-    upgrade_to_head(settings)
+    _migrate(settings)
     worker_count = workers or settings.web_concurrency
     if settings.database.backend == "sqlite" and worker_count > 1:
         log.warning("SQLite serves one writer at a time; using 1 worker")

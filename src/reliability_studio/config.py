@@ -26,7 +26,10 @@ DEFAULT_CORS_ORIGINS = (
 class Settings(BaseSettings):
     """Process configuration. Field names map to upper-case environment variables."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused DATABASE_URL must not print its password in the error.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
     prometheus_url: str = "http://localhost:9090"

@@ -6,10 +6,11 @@ instead of failing deep in the driver.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, StringConstraints
 
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
@@ -22,11 +23,22 @@ def _no_nul(value: str) -> str:
 
 
 def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
-    encoded = orjson.dumps(value)
+    _check_nested(value, depth=1)  # first: the encoder itself fails on very deep nesting
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+        raise ValueError("must hold only numbers that fit in 64 bits") from None
     if len(encoded) > MAX_METADATA_BYTES:
         raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
-    _check_nested(value, depth=1)
     return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The same instant in UTC, as it is stored; refused when UTC has no such date."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time between years 1 and 9999 once converted to UTC") from None
 
 
 def _check_nested(value: object, depth: int) -> None:
@@ -57,3 +69,7 @@ Title = Annotated[str, _trimmed(1, 500), NoNul]
 Person = Annotated[str, _trimmed(1, 200), NoNul]
 LongText = Annotated[str, _trimmed(0, 50_000), NoNul]
 JSONObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+
+# An RFC 3339 time with an offset, normalised to UTC at the edge. Without the check,
+# "0001-01-01T00:00:00+01:00" passes validation and fails when converted for storage.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]

@@ -9,8 +9,10 @@ import logging
 import re
 import time
 import uuid
+from http import HTTPStatus
 from typing import Any
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reliability_studio.api.problems import problem_response
@@ -22,8 +24,19 @@ access_log = logging.getLogger("reliability_studio.access")
 error_log = logging.getLogger("reliability_studio.errors")
 
 
-class BodyTooLargeError(Exception):
-    """The request body passed the configured limit while being read."""
+class BodyTooLargeError(StarletteHTTPException):
+    """The request body passed the configured limit while being read.
+
+    An HTTPException, because FastAPI turns any other exception raised while it reads the
+    body into a 400 "error parsing the body"; this one it lets through to the 413 handler.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _too_large_detail(max_bytes))
+
+
+def _too_large_detail(max_bytes: int) -> str:
+    return f"The request body is larger than {max_bytes} bytes."
 
 
 class RequestContextMiddleware:
@@ -118,7 +131,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLargeError
+                    raise BodyTooLargeError(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -135,8 +148,8 @@ class BodySizeLimitMiddleware:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
             413,
-            "Payload Too Large",
-            f"The request body is larger than {self.max_bytes} bytes.",
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE.phrase,
+            _too_large_detail(self.max_bytes),
             request_id=scope.get("state", {}).get("request_id"),
         )
         await response(scope, receive, send)

@@ -56,7 +56,7 @@ def decode_cursor(cursor: str) -> CursorKey:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value, row_id = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not isinstance(row_id, str):
             raise TypeError(value)
         return value, uuid.UUID(row_id)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):

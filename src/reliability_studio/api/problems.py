@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -13,9 +14,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 DATABASE_RETRY_AFTER_SECONDS = 5
+
+log = logging.getLogger("reliability_studio.errors")
 
 
 class FieldError(BaseModel):
@@ -176,13 +180,36 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     title = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if exc.detail != title else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = ", ".join(allowed)
     return problem_response(
         exc.status_code,
         title,
         detail,
         request_id=request_id_of(request),
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
+
+
+_PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers at this path.
+
+    Starlette's own `Allow` names only the first route whose path matches, so a path served
+    by two routes (`GET` and `POST /api/incidents`) would claim to allow one. Probing each
+    method through the public `matches` works whatever the router's internal layout.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _PROBED_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
@@ -193,6 +220,10 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> Response
         and not isinstance(exc, OperationalError)
     ):
         raise exc
+    log.warning(
+        "database unavailable",
+        extra={"request_id": request_id_of(request), "error": repr(exc)},
+    )
     return problem_response(
         503,
         "Database unavailable",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.orm import InstrumentedAttribute
@@ -20,8 +20,11 @@ def contains_text(query: str, *columns: InstrumentedAttribute[str | None]) -> Co
 def cursor_datetime(value: str) -> datetime:
     """The timestamp stored in a cursor; a 422 naming `cursor` if it is not one."""
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(value)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise UnprocessableError(
             "cursor is not valid; use the next_cursor of a previous page",
             field="cursor",

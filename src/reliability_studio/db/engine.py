@@ -33,7 +33,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         "timeout": settings.db_connect_timeout_seconds,
         "server_settings": {"application_name": "reliability-studio"},
     }
-    return create_async_engine(
+    engine = create_async_engine(
         database.url,
         connect_args=connect_args,
         pool_size=settings.db_pool_size,
@@ -42,6 +42,31 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # A restarted PostgreSQL leaves dead connections in the pool; check before use.
         pool_pre_ping=True,
     )
+    _report_connect_failures_as_operational(engine)
+    return engine
+
+
+def _report_connect_failures_as_operational(engine: AsyncEngine) -> None:
+    """Make every failure to open a connection a DBAPI `OperationalError`.
+
+    asyncpg raises what it meets while connecting as is: `socket.gaierror` for a host name
+    that does not resolve, `OSError("Multiple exceptions")` when a name has several
+    addresses that all refuse, `CannotConnectNowError` while the server starts or stops,
+    `InvalidCatalogNameError` for a missing database, and so on. Only some are
+    `ConnectionError`s, and none is SQLAlchemy's `OperationalError`, so the API answered
+    those outages with 500. Translated here, every one is "database unavailable"
+    (503 + Retry-After), and the original stays attached as the cause for the logs.
+    """
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        dbapi = dialect.loaded_dbapi
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dbapi.OperationalError:
+            raise
+        except Exception as exc:
+            raise dbapi.OperationalError(f"cannot connect: {exc!r}") from exc
 
 
 def _set_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
@@ -55,6 +80,16 @@ def _set_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+        # Let SQLAlchemy, not the driver, decide when a transaction begins (see below).
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # The driver would otherwise start a transaction only at the first write, so two
+        # requests could both read an incident, then both write: a lost update. IMMEDIATE
+        # takes the write lock up front, which serialises read-modify-write transactions
+        # as `SELECT ... FOR UPDATE` does on PostgreSQL. (SQLAlchemy's documented recipe.)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

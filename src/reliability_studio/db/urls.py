@@ -34,7 +34,7 @@ def parse_database_url(raw: str) -> DatabaseURL:
     """Parse `raw`, raising ValueError for anything that is not SQLite or PostgreSQL."""
     try:
         url = make_url(raw)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise ValueError(f"DATABASE_URL is not a valid URL: {exc}") from None
 
     scheme = url.drivername.split("+", 1)[0]
