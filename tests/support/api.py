@@ -54,3 +54,29 @@ def assert_problem(response: Any, status: int, field: str | None = None) -> dict
         named = [error["field"] for error in problem.get("errors", [])]
         assert field in named, f"{field!r} not in {named}"
     return problem
+
+
+def collect_pages(
+    client: TestClient, path: str, limit: int, **params: Any
+) -> tuple[list[dict[str, Any]], int]:
+    """Every item of a list, walked page by page with `limit` and `next_cursor`.
+
+    Asserts that each page but the last is full and carries a cursor; returns the items
+    in the order served and the number of pages.
+    """
+    items: list[dict[str, Any]] = []
+    pages = 0
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = client.get(path, params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        pages += 1
+        assert pages <= 1_000, "pagination does not end"
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            assert len(page["items"]) <= limit
+            return items, pages
+        assert len(page["items"]) == limit, "a page before the last must be full"

@@ -88,6 +88,7 @@ class PostgresServer:
             "--no-sync",
             "-E",
             "UTF8",
+            "--locale=C",  # byte-order collation, like SQLite, on every machine
         )
 
     def start(self) -> None:

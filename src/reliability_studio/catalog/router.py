@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reliability_studio.api.deps import OrganizationId, Session
+from reliability_studio.api.fields import NoNul
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
 from reliability_studio.catalog import service as catalog
@@ -31,9 +32,12 @@ async def list_services(
     session: Session,
     organization_id: OrganizationId,
     page: PageParams,
-    team: Annotated[str | None, Query(max_length=200)] = None,
+    team: Annotated[
+        Annotated[str, NoNul] | None, Query(max_length=200, description="Exact team name.")
+    ] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="Text in name or description.")
+        Annotated[str, NoNul] | None,
+        Query(max_length=200, description="Text in name or description."),
     ] = None,
 ) -> Page[ServiceOut]:
     """List services by name."""

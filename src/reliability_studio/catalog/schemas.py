@@ -11,16 +11,22 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, Type
 from reliability_studio.api.fields import LongText, Name
 
 _HTTP_URL = TypeAdapter(HttpUrl)
+MAX_URL_LENGTH = 2048  # the column's size
 
 
 def _http_url(value: str) -> str:
     try:
-        return str(_HTTP_URL.validate_python(value))
+        url = str(_HTTP_URL.validate_python(value))
     except ValueError:
         raise ValueError("must be an http(s) URL, e.g. https://github.com/org/repo") from None
+    # Normalising percent-encodes non-ASCII characters, which can make the URL much longer
+    # than what was sent; the stored form must still fit the column (PostgreSQL enforces it).
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters once percent-encoded")
+    return url
 
 
-RepositoryURL = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+RepositoryURL = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_http_url)]
 
 
 class ServiceCreate(BaseModel):

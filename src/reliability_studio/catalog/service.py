@@ -13,6 +13,7 @@ from reliability_studio.api.problems import ConflictError, NotFoundError, Unproc
 from reliability_studio.api.queries import contains_text
 from reliability_studio.catalog.models import Service
 from reliability_studio.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
+from reliability_studio.db.base import utcnow
 from reliability_studio.incidents.models import IncidentService
 from reliability_studio.slos.models import SLO
 
@@ -21,7 +22,10 @@ async def create_service(
     session: AsyncSession, organization_id: uuid.UUID, data: ServiceCreate
 ) -> Service:
     """Add a service; 409 when the organization already has one of that name."""
-    service = Service(organization_id=organization_id, **data.model_dump())
+    now = utcnow()  # one instant, so that a new service's updated_at equals its created_at
+    service = Service(
+        organization_id=organization_id, created_at=now, updated_at=now, **data.model_dump()
+    )
     session.add(service)
     await _commit_unique_name(session, data.name)
     return service

@@ -6,7 +6,8 @@ Pure logic, no I/O. The rules, as documented in the README:
 - `investigating`, `identified` and `monitoring` are working states; any may follow another.
 - `resolved` ends the impact. A resolved incident may be reopened (to `investigating`,
   `identified` or `monitoring`) or closed.
-- `closed` is final: nothing follows it, so the record stays as it was reviewed.
+- `closed` is final: no status follows it. (Its text, such as the root cause, can still be
+  completed after the review.)
 - Nothing returns to `open`: an incident cannot be un-acknowledged.
 """
 
@@ -79,7 +80,7 @@ def times_after_transition(times: LifecycleTimes, target: Status, now: datetime)
 
 
 def seconds_between(start: datetime, end: datetime | None) -> float | None:
-    """Whole seconds from `start` to `end`, or None while `end` is unknown."""
+    """Seconds (to the millisecond) from `start` to `end`, or None while `end` is unknown."""
     if end is None:
         return None
     return round((end - start).total_seconds(), 3)

@@ -6,9 +6,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
 
 from reliability_studio.api.deps import Actor, OrganizationId, Session
+from reliability_studio.api.fields import NoNul, Timestamp
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
 from reliability_studio.catalog.service import get_service
@@ -25,11 +25,13 @@ SeverityFilter = Annotated[
     list[Severity] | None, Query(description="Repeat to match any of several severities.")
 ]
 CreatedAfter = Annotated[
-    AwareDatetime | None, Query(description="Created at or after this RFC 3339 time.")
+    Timestamp | None, Query(description="Created at or after this RFC 3339 time.")
 ]
-CreatedBefore = Annotated[AwareDatetime | None, Query(description="Created before this time.")]
+CreatedBefore = Annotated[Timestamp | None, Query(description="Created before this time.")]
+# NUL is refused here: PostgreSQL cannot compare text with it and would fail the query.
 TextQuery = Annotated[
-    str | None, Query(max_length=200, description="Text in title, description or root cause.")
+    Annotated[str, NoNul] | None,
+    Query(max_length=200, description="Text in title, description or root cause."),
 ]
 
 

@@ -183,6 +183,7 @@ async def update_incident(
         "occurred_at": now,
     }
 
+    changed = False  # tracked by hand: autoflush (before the service query) empties session.dirty
     target_status = changes.pop("status", incident.status)
     if target_status != incident.status:
         _change_status(incident, target_status, now)
@@ -194,6 +195,7 @@ async def update_incident(
             **event_args,
         )
         incident.status = target_status
+        changed = True
 
     new_severity = changes.pop("severity", incident.severity)
     if new_severity != incident.severity:
@@ -205,9 +207,13 @@ async def update_incident(
             **event_args,
         )
         incident.severity = new_severity
+        changed = True
 
     if "service_ids" in changes:
-        await _replace_services(session, incident, changes.pop("service_ids"), event_args)
+        services_changed = await _replace_services(
+            session, incident, changes.pop("service_ids"), event_args
+        )
+        changed = changed or services_changed
 
     if "root_cause" in changes and changes["root_cause"] != incident.root_cause:
         record_event(
@@ -219,8 +225,10 @@ async def update_incident(
         )
 
     for field, value in changes.items():
-        setattr(incident, field, value)
-    if session.dirty or session.new:
+        if getattr(incident, field) != value:
+            setattr(incident, field, value)
+            changed = True
+    if changed:  # a PATCH that changes nothing leaves updated_at as it was
         incident.updated_at = now
     await session.commit()
     return incident
@@ -304,12 +312,13 @@ async def _replace_services(
     incident: Incident,
     service_ids: list[uuid.UUID],
     event_args: dict[str, Any],
-) -> None:
+) -> bool:
+    """Link exactly these services; whether the set changed."""
     services = await _services_by_id(session, incident.organization_id, service_ids, "service_ids")
     current = {service.id for service in incident.services}
     wanted = {service.id for service in services}
     if current == wanted:
-        return
+        return False
     removed, added = current - wanted, wanted - current
     if removed:
         await session.execute(
@@ -331,3 +340,4 @@ async def _replace_services(
         **event_args,
     )
     set_committed_value(incident, "services", sorted(services, key=lambda s: s.name))
+    return True

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
-from reliability_studio.api.fields import LongText, Person, Title
+from reliability_studio.api.fields import LongText, Person, Timestamp, Title
 
 TaskStatus = Literal["open", "done"]
 
@@ -22,7 +22,7 @@ class TaskCreate(BaseModel):
     description: LongText | None = None
     status: TaskStatus = "open"
     assignee: Person | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
 
 
 class TaskUpdate(BaseModel):
@@ -34,7 +34,7 @@ class TaskUpdate(BaseModel):
     description: LongText | None = None
     status: TaskStatus | None = None
     assignee: Person | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
 
 
 class TaskOut(BaseModel):

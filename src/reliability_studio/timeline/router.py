@@ -12,7 +12,7 @@ from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
 from reliability_studio.incidents.service import ensure_incident_exists
 from reliability_studio.timeline import service as timeline
-from reliability_studio.timeline.schemas import TimelineEventCreate, TimelineEventOut
+from reliability_studio.timeline.schemas import EventType, TimelineEventCreate, TimelineEventOut
 
 router = APIRouter(
     prefix="/api/incidents/{incident_id}/timeline", tags=["timeline"], responses=PROBLEM_RESPONSES
@@ -25,7 +25,10 @@ async def list_timeline(
     session: Session,
     organization_id: OrganizationId,
     page: PageParams,
-    type: Annotated[list[str] | None, Query(description="Only events of these types.")] = None,
+    type: Annotated[
+        list[EventType] | None,
+        Query(description="Only events of these types (repeat for several)."),
+    ] = None,
 ) -> Page[TimelineEventOut]:
     """The incident's timeline, oldest event first."""
     await ensure_incident_exists(session, organization_id, incident_id)

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from reliability_studio.api.fields import JSONObject, LongText, Source, Title
+from reliability_studio.api.fields import JSONObject, LongText, Source, Timestamp, Title
 
 EventType = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_.]{0,63}$")
@@ -27,7 +27,7 @@ class TimelineEventCreate(BaseModel):
     source: Source = Field(default="manual", examples=["prometheus"])
     title: Title = Field(examples=["Error rate spike detected"])
     description: LongText | None = Field(default=None, examples=["Error rate increased to 15%"])
-    occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    occurred_at: Timestamp | None = Field(default=None, description="Defaults to now.")
     metadata: JSONObject | None = Field(default=None, description="Free-form JSON object.")
 
 
