@@ -11,16 +11,21 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import Select, literal, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from reliability_studio.api.problems import UnprocessableError
+from reliability_studio.api.queries import cursor_datetime
+from reliability_studio.db.base import UTCDateTime
 
 ItemT = TypeVar("ItemT")
 
@@ -94,3 +99,41 @@ PageParams = Annotated[PageRequest, Depends(page_request)]
 def split_page(rows: Sequence[ItemT], limit: int) -> tuple[Sequence[ItemT], bool]:
     """The rows of this page, and whether another page follows (we fetch limit + 1)."""
     return rows[:limit], len(rows) > limit
+
+
+RowT = TypeVar("RowT")
+
+
+async def fetch_page(
+    session: AsyncSession,
+    query: Select[RowT],
+    page: PageRequest,
+    *,
+    sort: InstrumentedAttribute[Any],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    render: Callable[[RowT], ItemT],
+    descending: bool = False,
+) -> Page[ItemT]:
+    """One page of `query`, ordered by (`sort`, `row_id`), continuing after `page.after`.
+
+    `sort` holds a timestamp or a string; the cursor carries the last row's value of it.
+    One extra row is fetched to learn whether another page follows.
+    """
+    if page.after is not None:
+        after_value, after_id = page.after
+        key: Any = cursor_datetime(after_value) if _is_time(sort) else after_value
+        position = tuple_(sort, row_id)
+        boundary = tuple_(literal(key, sort.type), literal(after_id, row_id.type))
+        query = query.where(position < boundary if descending else position > boundary)
+    order = (sort.desc(), row_id.desc()) if descending else (sort, row_id)
+    rows = (await session.scalars(query.order_by(*order).limit(page.limit + 1))).all()
+    items, more = split_page(rows, page.limit)
+    next_cursor = None
+    if more:
+        last = items[-1]
+        next_cursor = encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
+    return Page(items=[render(row) for row in items], next_cursor=next_cursor)
+
+
+def _is_time(column: InstrumentedAttribute[Any]) -> bool:
+    return isinstance(column.type, UTCDateTime)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reliability_studio.api.pagination import Page, PageRequest, encode_cursor, split_page
-from reliability_studio.api.problems import ConflictError, NotFoundError, UnprocessableError
+from reliability_studio.api.pagination import Page, PageRequest, fetch_page
+from reliability_studio.api.patch import patch_changes
+from reliability_studio.api.problems import ConflictError, NotFoundError
 from reliability_studio.api.queries import contains_text
 from reliability_studio.catalog.models import Service
 from reliability_studio.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
@@ -57,15 +58,8 @@ async def list_services(
         query = query.where(Service.team == team)
     if q:
         query = query.where(contains_text(q, Service.name, Service.description))
-    if page.after is not None:
-        query = query.where(tuple_(Service.name, Service.id) > page.after)
-    rows = (
-        await session.scalars(query.order_by(Service.name, Service.id).limit(page.limit + 1))
-    ).all()
-    items, more = split_page(rows, page.limit)
-    return Page(
-        items=[ServiceOut.model_validate(row) for row in items],
-        next_cursor=encode_cursor(items[-1].name, items[-1].id) if more else None,
+    return await fetch_page(
+        session, query, page, sort=Service.name, row_id=Service.id, render=ServiceOut.model_validate
     )
 
 
@@ -74,9 +68,7 @@ async def update_service(
 ) -> Service:
     """Change the given fields; a new name must still be unique."""
     service = await get_service(session, organization_id, service_id)
-    changes = data.model_dump(exclude_unset=True)
-    if "name" in changes and changes["name"] is None:
-        raise UnprocessableError("name cannot be null", field="name")
+    changes = patch_changes(data, "name")
     for field, value in changes.items():
         setattr(service, field, value)
     await _commit_unique_name(session, service.name)

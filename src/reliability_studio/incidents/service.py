@@ -6,19 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select, tuple_
+from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from reliability_studio.api.pagination import Page, PageRequest, encode_cursor, split_page
+from reliability_studio.api.pagination import Page, PageRequest, fetch_page
+from reliability_studio.api.patch import patch_changes
 from reliability_studio.api.problems import (
     ConflictError,
     FieldError,
     NotFoundError,
     UnprocessableError,
 )
-from reliability_studio.api.queries import contains_text, cursor_datetime
+from reliability_studio.api.queries import contains_text
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
 from reliability_studio.incidents.lifecycle import (
@@ -143,21 +144,14 @@ async def list_incidents(
         query = query.where(
             contains_text(q, Incident.title, Incident.description, Incident.root_cause)
         )
-    if page.after is not None:
-        after_time, after_id = page.after
-        query = query.where(
-            tuple_(Incident.created_at, Incident.id) < tuple_(cursor_datetime(after_time), after_id)
-        )
-    query = (
-        query.options(selectinload(Incident.services))
-        .order_by(Incident.created_at.desc(), Incident.id.desc())
-        .limit(page.limit + 1)
-    )
-    rows = (await session.scalars(query)).all()
-    items, more = split_page(rows, page.limit)
-    return Page(
-        items=[incident_out(row) for row in items],
-        next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
+    return await fetch_page(
+        session,
+        query.options(selectinload(Incident.services)),
+        page,
+        sort=Incident.created_at,
+        row_id=Incident.id,
+        render=incident_out,
+        descending=True,
     )
 
 
@@ -169,10 +163,7 @@ async def update_incident(
     data: IncidentUpdate,
 ) -> Incident:
     """Apply the given changes. Status follows the lifecycle; each change is on the timeline."""
-    changes = data.model_dump(exclude_unset=True)
-    for required in ("title", "severity", "status", "service_ids"):
-        if required in changes and changes[required] is None:
-            raise UnprocessableError(f"{required} cannot be null", field=required)
+    changes = patch_changes(data, "title", "severity", "status", "service_ids")
 
     incident = await get_incident(session, organization_id, incident_id, for_update=True)
     now = utcnow()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reliability_studio.api.pagination import Page, PageRequest, encode_cursor, split_page
+from reliability_studio.api.pagination import Page, PageRequest, fetch_page
+from reliability_studio.api.patch import patch_changes
 from reliability_studio.api.problems import ConflictError, NotFoundError, UnprocessableError
-from reliability_studio.api.queries import cursor_datetime
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
 from reliability_studio.slos.models import SLO
@@ -57,17 +57,8 @@ async def list_slos(
         query = query.where(SLO.service_id == service_id)
     if status is not None:
         query = query.where(SLO.status == status)
-    if page.after is not None:
-        after_time, after_id = page.after
-        query = query.where(
-            tuple_(SLO.created_at, SLO.id) > tuple_(cursor_datetime(after_time), after_id)
-        )
-    query = query.order_by(SLO.created_at, SLO.id).limit(page.limit + 1)
-    rows = (await session.scalars(query)).all()
-    items, more = split_page(rows, page.limit)
-    return Page(
-        items=[SLOOut.model_validate(row) for row in items],
-        next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
+    return await fetch_page(
+        session, query, page, sort=SLO.created_at, row_id=SLO.id, render=SLOOut.model_validate
     )
 
 
@@ -75,10 +66,7 @@ async def update_slo(
     session: AsyncSession, organization_id: uuid.UUID, slo_id: uuid.UUID, data: SLOUpdate
 ) -> SLO:
     """Change the given fields, e.g. the seed's `error_budget_remaining` and `status`."""
-    changes = data.model_dump(exclude_unset=True)
-    for required in ("name", "objective", "window_days", "status"):
-        if required in changes and changes[required] is None:
-            raise UnprocessableError(f"{required} cannot be null", field=required)
+    changes = patch_changes(data, "name", "objective", "window_days", "status")
     slo = await get_slo(session, organization_id, slo_id)
     for field, value in changes.items():
         setattr(slo, field, value)

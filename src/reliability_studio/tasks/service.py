@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reliability_studio.api.pagination import Page, PageRequest, encode_cursor, split_page
-from reliability_studio.api.problems import NotFoundError, UnprocessableError
-from reliability_studio.api.queries import cursor_datetime
+from reliability_studio.api.pagination import Page, PageRequest, fetch_page
+from reliability_studio.api.patch import patch_changes
+from reliability_studio.api.problems import NotFoundError
 from reliability_studio.db.base import utcnow
 from reliability_studio.tasks.models import IncidentTask
 from reliability_studio.tasks.schemas import TaskCreate, TaskOut, TaskUpdate
@@ -64,18 +64,13 @@ async def list_tasks(
     )
     if status is not None:
         query = query.where(IncidentTask.status == status)
-    if page.after is not None:
-        after_time, after_id = page.after
-        query = query.where(
-            tuple_(IncidentTask.created_at, IncidentTask.id)
-            > tuple_(cursor_datetime(after_time), after_id)
-        )
-    query = query.order_by(IncidentTask.created_at, IncidentTask.id).limit(page.limit + 1)
-    rows = (await session.scalars(query)).all()
-    items, more = split_page(rows, page.limit)
-    return Page(
-        items=[TaskOut.model_validate(row) for row in items],
-        next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
+    return await fetch_page(
+        session,
+        query,
+        page,
+        sort=IncidentTask.created_at,
+        row_id=IncidentTask.id,
+        render=TaskOut.model_validate,
     )
 
 
@@ -87,10 +82,7 @@ async def update_task(
     data: TaskUpdate,
 ) -> IncidentTask:
     """Change the given fields; marking a task done records when."""
-    changes = data.model_dump(exclude_unset=True)
-    for required in ("title", "status"):
-        if required in changes and changes[required] is None:
-            raise UnprocessableError(f"{required} cannot be null", field=required)
+    changes = patch_changes(data, "title", "status")
     task = await get_task(session, organization_id, incident_id, task_id)
     if "status" in changes and changes["status"] != task.status:
         task.completed_at = utcnow() if changes["status"] == "done" else None

@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reliability_studio.api.pagination import Page, PageRequest, encode_cursor, split_page
+from reliability_studio.api.pagination import Page, PageRequest, fetch_page
 from reliability_studio.api.problems import NotFoundError
-from reliability_studio.api.queries import cursor_datetime
 from reliability_studio.db.base import utcnow
 from reliability_studio.timeline.models import TimelineEvent
 from reliability_studio.timeline.schemas import TimelineEventCreate, TimelineEventOut
@@ -104,18 +103,13 @@ async def list_events(
     )
     if types:
         query = query.where(TimelineEvent.type.in_(types))
-    if page.after is not None:
-        after_time, after_id = page.after
-        query = query.where(
-            tuple_(TimelineEvent.occurred_at, TimelineEvent.id)
-            > tuple_(cursor_datetime(after_time), after_id)
-        )
-    query = query.order_by(TimelineEvent.occurred_at, TimelineEvent.id).limit(page.limit + 1)
-    rows = (await session.scalars(query)).all()
-    items, more = split_page(rows, page.limit)
-    return Page(
-        items=[event_out(row) for row in items],
-        next_cursor=encode_cursor(items[-1].occurred_at, items[-1].id) if more else None,
+    return await fetch_page(
+        session,
+        query,
+        page,
+        sort=TimelineEvent.occurred_at,
+        row_id=TimelineEvent.id,
+        render=event_out,
     )
 
 
