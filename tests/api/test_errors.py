@@ -106,6 +106,13 @@ def test_an_empty_body_where_one_is_required_is_422(client: TestClient) -> None:
     assert_problem(response, 422, field="body")
 
 
+def test_a_post_with_no_body_and_no_content_type_is_422_naming_the_body(
+    client: TestClient,
+) -> None:
+    response = client.post("/api/incidents")
+    assert_problem(response, 422, "body")
+
+
 def test_an_unknown_route_is_404_problem(client: TestClient) -> None:
     problem = assert_problem(client.get("/api/no-such-thing"), 404)
     assert problem["title"] == "Not Found"

@@ -160,7 +160,11 @@ def _sent_a_body_that_is_not_json(request: Request, errors: list[dict[str, Any]]
     """FastAPI only parses JSON bodies; anything else surfaces as a confusing body error."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     is_json = media_type == "application/json" or media_type.endswith("+json")
-    body_errors = any(tuple(error.get("loc", ())) == ("body",) for error in errors)
+    # A missing body is a missing field (422), whatever the headers say.
+    body_errors = any(
+        tuple(error.get("loc", ())) == ("body",) and error.get("type") != "missing"
+        for error in errors
+    )
     return body_errors and not is_json
 
 
