@@ -4,7 +4,7 @@ from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import Base
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.organizations.models import Organization
-from reliability_studio.slos.models import SLO
+from reliability_studio.slos.models import SLO, SLOAlert, SLOSnapshot
 from reliability_studio.tasks.models import IncidentTask
 from reliability_studio.timeline.models import TimelineEvent
 
@@ -15,6 +15,8 @@ __all__ = [
     "IncidentService",
     "IncidentTask",
     "Organization",
+    "SLOAlert",
+    "SLOSnapshot",
     "Service",
     "TimelineEvent",
 ]

@@ -1,0 +1,1 @@
+"""Typed clients for the observability backends: Prometheus (Loki, Tempo, Kubernetes later)."""

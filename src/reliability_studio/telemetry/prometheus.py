@@ -1,0 +1,123 @@
+"""A small async client for Prometheus' HTTP API (`/api/v1/query`, `/api/v1/series`).
+
+Errors come in two kinds the callers treat differently:
+- `PrometheusUnavailableError`: cannot reach it, or it failed (5xx). Retried, then reported as
+  "unknown"/"stale" by the caller, never as an error of the user's.
+- `PrometheusQueryError`: it refused the query (4xx, `bad_data`): the user's PromQL is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+
+class PrometheusUnavailableError(Exception):
+    """Prometheus could not be reached or failed to answer."""
+
+
+class PrometheusQueryError(Exception):
+    """Prometheus refused a query as invalid."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One element of an instant vector."""
+
+    labels: dict[str, str]
+    value: float
+
+
+class PrometheusClient:
+    """Instant queries and series look-ups against one Prometheus."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float = 10.0,
+        attempts: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._attempts = attempts
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 3.0)),
+            transport=transport,
+            headers={"User-Agent": "reliability-studio"},
+        )
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def query(self, expr: str, at: datetime | None = None) -> list[Sample]:
+        """Evaluate `expr` at `at` (default now) and return the instant vector.
+
+        A scalar result comes back as one sample without labels.
+        """
+        form = {"query": expr}
+        if at is not None:
+            form["time"] = f"{at.timestamp():.3f}"
+        data = await self._call("POST", "/api/v1/query", data=form)
+        result_type, result = data.get("resultType"), data.get("result")
+        if result_type == "scalar":
+            return [Sample({}, _number(result[1]))]
+        if result_type != "vector":
+            raise PrometheusQueryError(f"expected an instant vector, got {result_type}")
+        return [Sample(item.get("metric", {}), _number(item["value"][1])) for item in result]
+
+    async def label_values(self, label: str, match: str) -> list[str]:
+        """Values of `label` on the series that `match` selects."""
+        data = await self._call("GET", f"/api/v1/label/{label}/values", params={"match[]": match})
+        return [str(value) for value in data] if isinstance(data, list) else []
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            retry=retry_if_exception_type(PrometheusUnavailableError),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._call_once(method, path, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call_once(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PrometheusUnavailableError(
+                f"{self.base_url}: {type(exc).__name__}: {exc}"
+            ) from exc
+        if response.status_code >= 500 and response.status_code != 503:
+            # 422/400 are refusals of the query; 503 means overloaded or starting.
+            raise PrometheusUnavailableError(f"{self.base_url}: HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise PrometheusUnavailableError(
+                f"{self.base_url}: HTTP {response.status_code}, not a Prometheus API answer"
+            ) from None
+        if response.status_code == 503 or body.get("errorType") in ("timeout", "canceled"):
+            raise PrometheusUnavailableError(f"{self.base_url}: {body.get('error', 'unavailable')}")
+        if body.get("status") != "success":
+            raise PrometheusQueryError(str(body.get("error", "query refused")))
+        return body.get("data")
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else math.nan
