@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,13 +27,30 @@ from reliability_studio.db.models import (
     IncidentService,
     IncidentTask,
     Service,
+    SLOAlert,
+    SLOSnapshot,
     TimelineEvent,
 )
 from tests.support.postgres import PostgresServer
 
 BACKENDS = ("sqlite", "postgresql")
+# API tests do not run the background SLO scheduler, and no Prometheus answers at this
+# address (port 1 refuses at once); the SLO engine tests start a real one.
+QUIET_ENGINE: dict[str, Any] = {
+    "slo_engine_enabled": False,
+    "prometheus_url": "http://127.0.0.1:1",
+}
 # Children before parents, so that foreign keys never object.
-TABLES_TO_EMPTY = (TimelineEvent, IncidentTask, IncidentService, SLO, Incident, Service)
+TABLES_TO_EMPTY = (
+    SLOAlert,
+    SLOSnapshot,
+    TimelineEvent,
+    IncidentTask,
+    IncidentService,
+    SLO,
+    Incident,
+    Service,
+)
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +83,7 @@ def database_urls(
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, database_urls: dict[str, str]) -> Settings:
     """Settings for one backend, over empty tables."""
-    settings = Settings(database_url=database_urls[request.param])
+    settings = Settings(database_url=database_urls[request.param], **QUIET_ENGINE)
     asyncio.run(_empty_tables(settings))
     return settings
 
@@ -80,7 +98,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
     """Settings for a new, migrated SQLite file of this test's own."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'own.db'}")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'own.db'}", **QUIET_ENGINE)
     upgrade_to_head(settings)
     return settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +21,9 @@ from reliability_studio.incidents.router import router as incidents_router
 from reliability_studio.logs import configure_logging
 from reliability_studio.metrics import Metrics
 from reliability_studio.slos.router import router as slos_router
+from reliability_studio.slos.scheduler import SLOScheduler
 from reliability_studio.tasks.router import router as tasks_router
+from reliability_studio.telemetry.prometheus import PrometheusClient
 from reliability_studio.timeline.router import router as timeline_router
 
 DESCRIPTION = """
@@ -42,9 +45,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.prometheus = PrometheusClient(
+            settings.prometheus_url, timeout_seconds=settings.prometheus_timeout_seconds
+        )
+        # Checks at write time must not keep a user waiting on a Prometheus that is down.
+        app.state.prometheus_checker = PrometheusClient(
+            settings.prometheus_url, timeout_seconds=3.0, attempts=1
+        )
+        background: list[asyncio.Task[None]] = []
+        if settings.slo_engine_enabled:
+            scheduler = SLOScheduler(app.state.sessionmaker, app.state.prometheus, settings)
+            background.append(asyncio.create_task(scheduler.run_forever(), name="slo-scheduler"))
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await app.state.prometheus.close()
+            await app.state.prometheus_checker.close()
             await engine.dispose()
 
     app = FastAPI(

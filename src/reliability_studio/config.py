@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
 
+    slo_engine_enabled: bool = True
+    slo_evaluation_interval_seconds: float = Field(default=60.0, ge=1.0)
+    slo_scheduler_tick_seconds: float = Field(default=5.0, gt=0)
+    slo_batch_size: int = Field(default=500, ge=1)
+    slo_history_interval_seconds: float = Field(default=300.0, ge=0)
+    slo_history_retention_days: int = Field(default=90, ge=1)
+    prometheus_timeout_seconds: float = Field(default=10.0, gt=0)
+
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 

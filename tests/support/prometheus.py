@@ -1,4 +1,4 @@
-"""A throwaway Prometheus from the Debian binaries, in a temp dir on 127.0.0.1, with backfilled history.
+"""A throwaway Prometheus from the Debian binaries, in a temp dir on 127.0.0.1, with history.
 
 History is written as OpenMetrics text and turned into TSDB blocks with
 `promtool tsdb create-blocks-from openmetrics` before the server starts (DESIGN.md, "Real
@@ -22,6 +22,7 @@ Notes on Prometheus/promtool 2.42 that the helpers below rely on:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -92,13 +93,14 @@ def _label_text(labels: dict[str, str]) -> str:
 
 def _format_number(number: float) -> str:
     """A float as OpenMetrics writes it: shortest round-trip text, `+Inf`/`-Inf`/`NaN`."""
+    number = float(number)
     if math.isnan(number):
         return "NaN"
     if math.isinf(number):
         return "+Inf" if number > 0 else "-Inf"
     if number.is_integer() and abs(number) < 1e15:
         return str(int(number))
-    return repr(float(number))
+    return repr(number)
 
 
 def write_openmetrics(series: Iterable[Series], path: Path) -> int:
@@ -122,7 +124,7 @@ def write_openmetrics(series: Iterable[Series], path: Path) -> int:
             for member in members:
                 prefix = f"{name}{_label_text(member.labels)} "
                 samples = sorted(member.samples)
-                for (before, _), (after, _) in zip(samples, samples[1:], strict=False):
+                for (before, _), (after, _) in itertools.pairwise(samples):
                     if after == before:
                         raise ValueError(f"{member.selector()} has two samples at {after}")
                 fmt = _format_number

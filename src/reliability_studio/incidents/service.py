@@ -47,6 +47,16 @@ async def create_incident(
 
     The incident, its links and its first event are committed together or not at all.
     """
+    incident = await add_incident(session, organization_id, actor, data)
+    await session.commit()
+    return incident
+
+
+async def add_incident(
+    session: AsyncSession, organization_id: uuid.UUID, actor: str, data: IncidentCreate
+) -> Incident:
+    """Add an incident, its links and its first event to the session, uncommitted, so that
+    a caller (the SLO engine, alert correlation) can commit it with its own changes."""
     services = await _services_by_id(session, organization_id, data.service_ids, "service_ids")
     now = utcnow()
     incident = Incident(
@@ -74,9 +84,28 @@ async def create_incident(
         occurred_at=now,
         metadata={"severity": data.severity, "service_ids": [str(s.id) for s in services]},
     )
-    await session.commit()
+    await session.flush()
     set_committed_value(incident, "services", sorted(services, key=lambda s: s.name))
     return incident
+
+
+async def open_incident_for_service(
+    session: AsyncSession, organization_id: uuid.UUID, service_id: uuid.UUID
+) -> Incident | None:
+    """The newest incident of the service that is not resolved or closed, if any."""
+    return await session.scalar(
+        select(Incident)
+        .where(
+            Incident.organization_id == organization_id,
+            Incident.status.not_in(("resolved", "closed")),
+            exists().where(
+                IncidentService.incident_id == Incident.id,
+                IncidentService.service_id == service_id,
+            ),
+        )
+        .order_by(Incident.created_at.desc(), Incident.id.desc())
+        .limit(1)
+    )
 
 
 async def get_incident(

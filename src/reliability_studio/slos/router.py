@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from reliability_studio.api.deps import OrganizationId, Session
+from reliability_studio.api.fields import Timestamp
 from reliability_studio.api.pagination import Page, PageParams
-from reliability_studio.api.problems import PROBLEM_RESPONSES
+from reliability_studio.api.problems import PROBLEM_RESPONSES, ConflictError
+from reliability_studio.db.base import utcnow
 from reliability_studio.slos import service as slos
-from reliability_studio.slos.schemas import SLOCreate, SLOOut, SLOStatus, SLOUpdate
+from reliability_studio.slos.checks import check_sli
+from reliability_studio.slos.runner import evaluate_and_store
+from reliability_studio.slos.schemas import (
+    SLOAlertOut,
+    SLOCreate,
+    SLOOut,
+    SLOSnapshotOut,
+    SLOStatus,
+    SLOUpdate,
+)
 
 router = APIRouter(prefix="/api/slos", tags=["slos"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SLOOut)
 async def create_slo(
-    body: SLOCreate, session: Session, organization_id: OrganizationId, response: Response
+    body: SLOCreate,
+    session: Session,
+    organization_id: OrganizationId,
+    response: Response,
+    request: Request,
 ) -> SLOOut:
-    """Add an SLO to a service (422 if the service does not exist)."""
+    """Add an SLO to a service (422 if the service does not exist).
+
+    With an `sli`, the engine measures it within one evaluation interval; the SLI's
+    queries are first checked against Prometheus when it can be reached.
+    """
+    if body.sli is not None:
+        await check_sli(request.app.state.prometheus_checker, body.sli)
     slo = await slos.create_slo(session, organization_id, body)
     response.headers["Location"] = f"/api/slos/{slo.id}"
     return SLOOut.model_validate(slo)
@@ -47,9 +69,16 @@ async def get_slo(slo_id: uuid.UUID, session: Session, organization_id: Organiza
 
 @router.patch("/{slo_id}", response_model=SLOOut)
 async def update_slo(
-    slo_id: uuid.UUID, body: SLOUpdate, session: Session, organization_id: OrganizationId
+    slo_id: uuid.UUID,
+    body: SLOUpdate,
+    session: Session,
+    organization_id: OrganizationId,
+    request: Request,
 ) -> SLOOut:
-    """Change an SLO, e.g. `{"error_budget_remaining": 85.5, "status": "healthy"}`."""
+    """Change an SLO, e.g. `{"error_budget_remaining": 85.5, "status": "healthy"}` for a
+    manual one (409 for an SLO with an `sli`, whose figures the engine computes)."""
+    if body.sli is not None:
+        await check_sli(request.app.state.prometheus_checker, body.sli)
     return SLOOut.model_validate(await slos.update_slo(session, organization_id, slo_id, body))
 
 
@@ -57,3 +86,45 @@ async def update_slo(
 async def delete_slo(slo_id: uuid.UUID, session: Session, organization_id: OrganizationId) -> None:
     """Remove an SLO."""
     await slos.delete_slo(session, organization_id, slo_id)
+
+
+@router.post("/{slo_id}/evaluate", response_model=SLOOut)
+async def evaluate_slo(
+    slo_id: uuid.UUID, session: Session, organization_id: OrganizationId, request: Request
+) -> SLOOut:
+    """Measure the SLO now and return the result (409 for a manual SLO)."""
+    slo = await slos.get_slo(session, organization_id, slo_id)
+    if slo.sli is None:
+        raise ConflictError("this SLO has no sli; it is manual and has nothing to evaluate")
+    await session.commit()  # end this read before the engine writes (SQLite: one writer)
+    state = request.app.state
+    await evaluate_and_store(
+        state.sessionmaker, state.prometheus, state.settings, [slo.id], utcnow()
+    )
+    await session.refresh(slo)
+    return SLOOut.model_validate(slo)
+
+
+@router.get("/{slo_id}/history", response_model=Page[SLOSnapshotOut])
+async def slo_history(
+    slo_id: uuid.UUID,
+    session: Session,
+    organization_id: OrganizationId,
+    page: PageParams,
+    since: Annotated[Timestamp | None, Query(alias="from", description="From this time.")] = None,
+    until: Annotated[Timestamp | None, Query(alias="to", description="Before this time.")] = None,
+) -> Page[SLOSnapshotOut]:
+    """Stored evaluations for charts, oldest first (kept SLO_HISTORY_RETENTION_DAYS)."""
+    return await slos.list_history(session, organization_id, slo_id, page, since=since, until=until)
+
+
+@router.get("/{slo_id}/alerts", response_model=Page[SLOAlertOut])
+async def slo_alerts(
+    slo_id: uuid.UUID,
+    session: Session,
+    organization_id: OrganizationId,
+    page: PageParams,
+    active: Annotated[bool | None, Query(description="Only active (true) or past (false).")] = None,
+) -> Page[SLOAlertOut]:
+    """Current and past burn-rate alerts, newest first."""
+    return await slos.list_alerts(session, organization_id, slo_id, page, active=active)

@@ -116,3 +116,36 @@ class SLOOut(BaseModel):
     evaluation_error: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class SLOSnapshotOut(BaseModel):
+    """One stored evaluation, for history charts."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    slo_id: uuid.UUID
+    evaluated_at: datetime
+    status: SLOStatus
+    sli_value: float | None
+    error_budget_remaining: float | None
+    budget_consumed: float | None
+    burn_rates: dict[str, float | None] | None
+    good_events: float | None
+    total_events: float | None
+
+
+class SLOAlertOut(BaseModel):
+    """A multi-window burn-rate alert; `resolved_at` is null while it is active."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    slo_id: uuid.UUID
+    severity: Literal["page", "ticket"]
+    rule: str = Field(description="Which windows fired, e.g. page_1h_5m.")
+    factor: float = Field(description="The burn rate both windows exceeded.")
+    started_at: datetime
+    resolved_at: datetime | None
+    burn_rates: dict[str, float | None] | None = Field(description="Burn rates when it fired.")
+    incident_id: uuid.UUID | None

@@ -1,8 +1,10 @@
-"""SLO operations. Budgets and status are set by callers until the SLO engine computes them."""
+"""SLO operations. Manual SLOs take budget and status from callers; SLOs with an `sli` are
+scheduled for the engine, which computes them."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -10,11 +12,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.api.pagination import Page, PageRequest, fetch_page
 from reliability_studio.api.patch import patch_changes
-from reliability_studio.api.problems import ConflictError, NotFoundError, UnprocessableError
+from reliability_studio.api.problems import (
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    UnprocessableError,
+)
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
-from reliability_studio.slos.models import SLO
-from reliability_studio.slos.schemas import SLOCreate, SLOOut, SLOStatus, SLOUpdate
+from reliability_studio.slos.models import SLO, SLOAlert, SLOSnapshot
+from reliability_studio.slos.schemas import (
+    SLOAlertOut,
+    SLOCreate,
+    SLOOut,
+    SLOSnapshotOut,
+    SLOStatus,
+    SLOUpdate,
+)
+
+# Set by callers only while an SLO has no sli (the seed's PATCH); the engine owns them after.
+COMPUTED_BY_ENGINE = ("error_budget_remaining", "status")
+ENGINE_FIGURES = (
+    "error_budget_remaining",
+    "sli_value",
+    "budget_consumed",
+    "burn_rates",
+    "time_to_exhaustion_seconds",
+    "good_events",
+    "total_events",
+    "evaluated_at",
+    "evaluation_error",
+)
+RESCHEDULING_FIELDS = {"sli", "objective", "window_days", "calendar_period", "timezone"}
 
 
 async def create_slo(session: AsyncSession, organization_id: uuid.UUID, data: SLOCreate) -> SLO:
@@ -26,6 +55,7 @@ async def create_slo(session: AsyncSession, organization_id: uuid.UUID, data: SL
         organization_id=organization_id,
         created_at=now,
         updated_at=now,
+        next_evaluation_at=now if data.sli is not None else None,
         **data.model_dump(),
     )
     session.add(slo)
@@ -66,12 +96,33 @@ async def update_slo(
     session: AsyncSession, organization_id: uuid.UUID, slo_id: uuid.UUID, data: SLOUpdate
 ) -> SLO:
     """Change the given fields, e.g. the seed's `error_budget_remaining` and `status`."""
-    changes = patch_changes(data, "name", "objective", "window_days", "status")
+    changes = patch_changes(data, "name", "objective", "window_days", "status", "timezone")
     slo = await get_slo(session, organization_id, slo_id)
+    computed = changes.get("sli", slo.sli) is not None
+    for field in COMPUTED_BY_ENGINE:
+        if field in changes and computed:
+            raise ConflictError(
+                f"{field} is computed by the SLO engine for an SLO with an sli; "
+                "remove the sli (PATCH sli: null) to set it by hand",
+                errors=[FieldError(field=field, location="body", message="computed")],
+            )
     for field, value in changes.items():
         setattr(slo, field, value)
+    if "sli" in changes and changes["sli"] is None:
+        _forget_computed_figures(slo)
+    elif computed and RESCHEDULING_FIELDS & changes.keys():
+        slo.next_evaluation_at = utcnow()  # the definition changed: measure it again now
     await _commit_unique_name(session, slo.name)
     return slo
+
+
+def _forget_computed_figures(slo: SLO) -> None:
+    """A manual SLO again: nothing the engine computed is current any more."""
+    slo.next_evaluation_at = None
+    slo.status = "unknown"
+    for field in ENGINE_FIGURES:
+        setattr(slo, field, None)
+    slo.stale = False
 
 
 async def delete_slo(session: AsyncSession, organization_id: uuid.UUID, slo_id: uuid.UUID) -> None:
@@ -99,3 +150,54 @@ async def _commit_unique_name(session: AsyncSession, name: str) -> None:
     except IntegrityError:
         await session.rollback()
         raise ConflictError(f"this service already has an SLO named {name!r}") from None
+
+
+async def list_history(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    slo_id: uuid.UUID,
+    page: PageRequest,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[SLOSnapshotOut]:
+    """Stored evaluations of an SLO, oldest first, between `since` and `until`."""
+    await get_slo(session, organization_id, slo_id)
+    query = select(SLOSnapshot).where(SLOSnapshot.slo_id == slo_id)
+    if since is not None:
+        query = query.where(SLOSnapshot.evaluated_at >= since)
+    if until is not None:
+        query = query.where(SLOSnapshot.evaluated_at < until)
+    return await fetch_page(
+        session,
+        query,
+        page,
+        sort=SLOSnapshot.evaluated_at,
+        row_id=SLOSnapshot.id,
+        render=SLOSnapshotOut.model_validate,
+    )
+
+
+async def list_alerts(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    slo_id: uuid.UUID,
+    page: PageRequest,
+    *,
+    active: bool | None = None,
+) -> Page[SLOAlertOut]:
+    """The SLO's burn-rate alerts, newest first; `active` keeps only open or closed ones."""
+    await get_slo(session, organization_id, slo_id)
+    query = select(SLOAlert).where(SLOAlert.slo_id == slo_id)
+    if active is not None:
+        resolved = SLOAlert.resolved_at.is_(None)
+        query = query.where(resolved if active else ~resolved)
+    return await fetch_page(
+        session,
+        query,
+        page,
+        sort=SLOAlert.started_at,
+        row_id=SLOAlert.id,
+        render=SLOAlertOut.model_validate,
+        descending=True,
+    )

@@ -1,0 +1,164 @@
+"""Burn-rate alerts: record them, and open (or join) an incident when one pages.
+
+- A page alert starts: the alert is recorded; the service's open incident gets a
+  `slo_burn_rate` timeline event, or a new critical incident is opened with it.
+- A ticket alert starts: the alert is recorded, with a note on the service's open
+  incident if there is one. Nobody is paged.
+- An alert clears: it is resolved, and its incident's timeline says so.
+- While an alert stays active nothing new happens: one burn, one incident. A unique index
+  on active alerts holds this even when two evaluations race.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reliability_studio.incidents.schemas import IncidentCreate
+from reliability_studio.incidents.service import add_incident, open_incident_for_service
+from reliability_studio.slos.budget import BurnRateRule
+from reliability_studio.slos.evaluation import Evaluation
+from reliability_studio.slos.models import SLO, SLOAlert
+from reliability_studio.slos.promql import WindowQueries
+from reliability_studio.timeline.service import record_event
+
+ENGINE_ACTOR = "slo-engine"
+
+
+async def reconcile_alerts(
+    session: AsyncSession,
+    slo: SLO,
+    service_name: str,
+    evaluation: Evaluation,
+    queries: dict[str, WindowQueries],
+    now: datetime,
+) -> None:
+    """Start the alerts that now fire and resolve those that no longer do (uncommitted)."""
+    active = {
+        alert.severity: alert
+        for alert in await session.scalars(
+            select(SLOAlert).where(SLOAlert.slo_id == slo.id, SLOAlert.resolved_at.is_(None))
+        )
+    }
+    for severity in ("page", "ticket"):
+        rule = evaluation.firing.get(severity)
+        alert = active.get(severity)
+        if rule is not None and alert is None:
+            await _start(session, slo, service_name, rule, evaluation, queries, now)
+        elif rule is None and alert is not None:
+            _resolve(session, slo, alert, evaluation, now)
+
+
+async def _start(
+    session: AsyncSession,
+    slo: SLO,
+    service_name: str,
+    rule: BurnRateRule,
+    evaluation: Evaluation,
+    queries: dict[str, WindowQueries],
+    now: datetime,
+) -> None:
+    alert = SLOAlert(
+        id=uuid.uuid4(),
+        organization_id=slo.organization_id,
+        slo_id=slo.id,
+        severity=rule.severity,
+        rule=rule.name,
+        factor=rule.factor,
+        started_at=now,
+        burn_rates=evaluation.burn_rates,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(alert)
+    except IntegrityError:  # another evaluation started the same alert first
+        return
+
+    incident = await open_incident_for_service(session, slo.organization_id, slo.service_id)
+    long_rate = evaluation.burn_rates.get(rule.long_window)
+    summary = (
+        f"SLO {slo.name!r} is burning its error budget {long_rate:.1f}x too fast "
+        f"({rule.long_window} and {rule.short_window} above {rule.factor:g})"
+    )
+    if incident is None and rule.severity == "page":
+        incident = await add_incident(
+            session,
+            slo.organization_id,
+            ENGINE_ACTOR,
+            IncidentCreate(
+                title=f"SLO burn rate: {slo.name} ({service_name})",
+                description=summary,
+                severity="critical",
+                service_ids=[slo.service_id],
+            ),
+        )
+    if incident is None:
+        return  # a ticket with no incident to note it on: the alert row is the record
+    alert.incident_id = incident.id
+    record_event(
+        session,
+        organization_id=slo.organization_id,
+        incident_id=incident.id,
+        type="slo_burn_rate",
+        source=ENGINE_ACTOR,
+        title=f"{rule.severity.capitalize()}: {summary}",
+        actor=ENGINE_ACTOR,
+        occurred_at=now,
+        metadata=_figures(slo, rule, evaluation, queries),
+    )
+
+
+def _resolve(
+    session: AsyncSession, slo: SLO, alert: SLOAlert, evaluation: Evaluation, now: datetime
+) -> None:
+    alert.resolved_at = now
+    if alert.incident_id is None:
+        return
+    record_event(
+        session,
+        organization_id=slo.organization_id,
+        incident_id=alert.incident_id,
+        type="slo_burn_rate_resolved",
+        source=ENGINE_ACTOR,
+        title=f"{alert.severity.capitalize()} burn-rate alert on SLO {slo.name!r} has cleared",
+        actor=ENGINE_ACTOR,
+        occurred_at=now,
+        metadata={
+            "slo_id": str(slo.id),
+            "severity": alert.severity,
+            "rule": alert.rule,
+            "started_at": alert.started_at.isoformat(),
+            "burn_rates": evaluation.burn_rates,
+        },
+    )
+
+
+def _figures(
+    slo: SLO, rule: BurnRateRule, evaluation: Evaluation, queries: dict[str, WindowQueries]
+) -> dict[str, Any]:
+    """What an on-call engineer needs to check the alert: figures and the PromQL."""
+    return {
+        "slo_id": str(slo.id),
+        "severity": rule.severity,
+        "rule": rule.name,
+        "factor": rule.factor,
+        "objective": slo.objective,
+        "burn_rates": evaluation.burn_rates,
+        "error_budget_remaining": evaluation.error_budget_remaining,
+        "sli_value": evaluation.sli_value,
+        "promql": {
+            window: _ratio_promql(queries[window])
+            for window in (rule.long_window, rule.short_window)
+        },
+    }
+
+
+def _ratio_promql(queries: WindowQueries) -> str:
+    if queries.ratio is not None:
+        return queries.ratio
+    return f"({queries.bad}) / ({queries.total})"

@@ -1,0 +1,156 @@
+"""Evaluate SLOs and store what the engine found: figures, history, alerts, incidents.
+
+Each SLO is stored in its own transaction, so that one SLO's failure never holds back
+another's result. When Prometheus cannot be reached, the SLOs keep their last figures,
+marked `stale`, with status `unknown`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reliability_studio.catalog.models import Service
+from reliability_studio.config import Settings
+from reliability_studio.slos.alerting import reconcile_alerts
+from reliability_studio.slos.engine import SLI_ADAPTER, Outcome, SLOSpec, measure
+from reliability_studio.slos.evaluation import Evaluation
+from reliability_studio.slos.models import SLO, SLOSnapshot
+from reliability_studio.telemetry.prometheus import PrometheusClient, PrometheusUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one evaluation run did."""
+
+    evaluated: int
+    queries_sent: int
+    prometheus_available: bool
+
+
+async def evaluate_and_store(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: PrometheusClient,
+    settings: Settings,
+    slo_ids: list[uuid.UUID],
+    now: datetime,
+) -> RunSummary:
+    """Measure the SLOs with an SLI among `slo_ids` and store the results."""
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(SLO, Service.name)
+                .join(Service, Service.id == SLO.service_id)
+                .where(SLO.id.in_(slo_ids))
+            )
+        ).all()
+    specs = [_spec(slo) for slo, _ in rows if slo.sli is not None]
+    if not specs:
+        return RunSummary(0, 0, True)
+    try:
+        result = await measure(client, specs, now)
+    except PrometheusUnavailableError as exc:
+        log.warning("prometheus unavailable; SLOs marked stale", extra={"error": str(exc)})
+        await _mark_stale(sessionmaker, [spec.id for spec in specs], str(exc), now)
+        return RunSummary(0, 0, False)
+
+    names = {slo.id: name for slo, name in rows}
+    for spec in specs:
+        await _store(sessionmaker, settings, spec.id, names[spec.id], result.outcomes[spec.id], now)
+    return RunSummary(len(specs), result.queries_sent, True)
+
+
+def _spec(slo: SLO) -> SLOSpec:
+    return SLOSpec(
+        id=slo.id,
+        objective=slo.objective,
+        window_days=slo.window_days,
+        calendar_period=slo.calendar_period,
+        timezone=slo.timezone,
+        sli=SLI_ADAPTER.validate_python(slo.sli),
+    )
+
+
+async def _store(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    slo_id: uuid.UUID,
+    service_name: str,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as session:
+        slo = await session.get(SLO, slo_id)
+        if slo is None or slo.sli is None:  # deleted or made manual meanwhile
+            return
+        slo.evaluated_at = now
+        if outcome.evaluation is None:
+            slo.status = "unknown"
+            slo.stale = False
+            slo.evaluation_error = outcome.error
+        else:
+            status_changed = slo.status != outcome.evaluation.status
+            _apply(slo, outcome.evaluation)
+            if _snapshot_due(slo, settings, now) or status_changed:
+                session.add(_snapshot(slo, now))
+                slo.last_snapshot_at = now
+            await reconcile_alerts(
+                session, slo, service_name, outcome.evaluation, outcome.queries, now
+            )
+        await session.commit()
+
+
+def _apply(slo: SLO, evaluation: Evaluation) -> None:
+    slo.status = evaluation.status
+    slo.sli_value = evaluation.sli_value
+    slo.error_budget_remaining = evaluation.error_budget_remaining
+    slo.budget_consumed = evaluation.budget_consumed
+    slo.burn_rates = dict(evaluation.burn_rates)
+    slo.time_to_exhaustion_seconds = evaluation.time_to_exhaustion_seconds
+    slo.good_events = evaluation.good_events
+    slo.total_events = evaluation.total_events
+    slo.stale = False
+    slo.evaluation_error = None
+
+
+def _snapshot_due(slo: SLO, settings: Settings, now: datetime) -> bool:
+    if slo.last_snapshot_at is None:
+        return True
+    return now - slo.last_snapshot_at >= timedelta(seconds=settings.slo_history_interval_seconds)
+
+
+def _snapshot(slo: SLO, now: datetime) -> SLOSnapshot:
+    return SLOSnapshot(
+        id=uuid.uuid4(),
+        organization_id=slo.organization_id,
+        slo_id=slo.id,
+        evaluated_at=now,
+        status=slo.status,
+        sli_value=slo.sli_value,
+        error_budget_remaining=slo.error_budget_remaining,
+        budget_consumed=slo.budget_consumed,
+        burn_rates=slo.burn_rates,
+        good_events=slo.good_events,
+        total_events=slo.total_events,
+    )
+
+
+async def _mark_stale(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    slo_ids: list[uuid.UUID],
+    error: str,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as session:
+        for slo in await session.scalars(select(SLO).where(SLO.id.in_(slo_ids))):
+            slo.status = "unknown"
+            slo.stale = True
+            slo.evaluation_error = f"Prometheus unreachable: {error}"
+        await session.commit()
