@@ -1,7 +1,8 @@
-"""The `reliability-studio` command: serve, migrate, --version."""
+"""The `reliability-studio` command: serve, worker, migrate, slo ..., --version."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from reliability_studio import __version__
 from reliability_studio.config import Settings
 from reliability_studio.db.migrate import upgrade_to_head
 from reliability_studio.logs import configure_logging
+from reliability_studio.worker import run_worker
 
 app = typer.Typer(
     name="reliability-studio",
@@ -78,6 +80,15 @@ def migrate() -> None:
     configure_logging(settings.log_level)
     _migrate(settings)
     log.info("database migrated", extra={"database": settings.database.render()})
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs (SLO evaluation) without the API, until SIGTERM."""
+    settings = _load_settings()
+    configure_logging(settings.log_level)
+    _migrate(settings)
+    asyncio.run(run_worker(settings))
 
 
 @app.command()

@@ -86,7 +86,7 @@ class PrometheusClient:
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
             retry=retry_if_exception_type(PrometheusUnavailableError),
             reraise=True,
         )

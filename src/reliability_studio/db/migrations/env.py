@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from reliability_studio.config import Settings
@@ -15,7 +16,13 @@ config = context.config
 settings: Settings = config.attributes.get("settings") or Settings()
 
 
+# Several replicas may start at once; on PostgreSQL they take turns migrating.
+MIGRATION_LOCK_ID = 7_115_020_411
+
+
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

@@ -1,0 +1,39 @@
+"""`reliability-studio worker`: background jobs without the HTTP API.
+
+For PostgreSQL deployments that scale jobs apart from the API; any number of workers
+share the work through the database. (`serve` runs the same jobs in-process.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from reliability_studio.config import Settings
+from reliability_studio.db.engine import create_engine, create_sessionmaker
+from reliability_studio.slos.scheduler import SLOScheduler
+from reliability_studio.telemetry.prometheus import PrometheusClient
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run the SLO scheduler until SIGTERM or SIGINT, then stop cleanly."""
+    engine = create_engine(settings)
+    prometheus = PrometheusClient(
+        settings.prometheus_url, timeout_seconds=settings.prometheus_timeout_seconds
+    )
+    scheduler = SLOScheduler(create_sessionmaker(engine), prometheus, settings)
+    task = asyncio.create_task(scheduler.run_forever(), name="slo-scheduler")
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    log.info("worker started", extra={"database": settings.database.render()})
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("worker stopping")
+    finally:
+        await prometheus.close()
+        await engine.dispose()
