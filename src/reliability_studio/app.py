@@ -21,6 +21,7 @@ from reliability_studio.incidents.router import router as incidents_router
 from reliability_studio.logs import configure_logging
 from reliability_studio.metrics import Metrics
 from reliability_studio.slos.router import router as slos_router
+from reliability_studio.slos.rules_router import router as slo_rules_router
 from reliability_studio.slos.scheduler import SLOScheduler
 from reliability_studio.tasks.router import router as tasks_router
 from reliability_studio.telemetry.prometheus import PrometheusClient
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeline_router,
         tasks_router,
         slos_router,
+        slo_rules_router,
     ):
         app.include_router(router)
 

@@ -51,7 +51,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# `None` is stored as SQL NULL, not as the JSON value `null`, so `IS NULL` means "absent".
+JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class Base(DeclarativeBase):
