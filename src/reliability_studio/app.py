@@ -20,6 +20,7 @@ from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.incidents.router import router as incidents_router
 from reliability_studio.logs import configure_logging
 from reliability_studio.metrics import Metrics
+from reliability_studio.slos.openslo_router import router as openslo_router
 from reliability_studio.slos.router import router as slos_router
 from reliability_studio.slos.rules_router import router as slo_rules_router
 from reliability_studio.slos.scheduler import SLOScheduler
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks_router,
         slos_router,
         slo_rules_router,
+        openslo_router,
     ):
         app.include_router(router)
 

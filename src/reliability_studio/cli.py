@@ -15,6 +15,7 @@ from reliability_studio import __version__
 from reliability_studio.config import Settings
 from reliability_studio.db.migrate import upgrade_to_head
 from reliability_studio.logs import configure_logging
+from reliability_studio.slos.openslo_cli import export_command, import_command
 from reliability_studio.slos.rules_cli import rules_command
 from reliability_studio.worker import run_worker
 
@@ -28,6 +29,8 @@ app = typer.Typer(
 )
 slo_app = typer.Typer(help="SLO tools: Prometheus rules, OpenSLO.", no_args_is_help=True)
 slo_app.command("rules")(rules_command)
+slo_app.command("import")(import_command)
+slo_app.command("export")(export_command)
 app.add_typer(slo_app, name="slo")
 log = logging.getLogger("reliability_studio")
 

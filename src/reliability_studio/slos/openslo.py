@@ -40,6 +40,7 @@ are listed in a leading comment, `# not exportable: ...`, with the reason.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -389,9 +390,12 @@ def _envelope(
         context.name = metadata["name"].strip() or None
 
     api_version = data.get("apiVersion")
-    if api_version != API_VERSION:
-        shown = json.dumps(api_version) if api_version is not None else "missing"
-        context.error(("apiVersion",), f"{shown} is not supported; use {API_VERSION}")
+    if api_version is None:
+        context.error(("apiVersion",), f"is required: {API_VERSION}")
+    elif api_version != API_VERSION:
+        context.error(
+            ("apiVersion",), f"{json.dumps(api_version)} is not supported; use {API_VERSION}"
+        )
     if context.kind is None:
         context.error(("kind",), "is required: one of " + ", ".join(SUPPORTED_KINDS))
     elif context.kind in REFUSED_KINDS:
@@ -834,25 +838,26 @@ def _objective(context: _Context, value: Any) -> float | None:
             "compositeWeight",
         ),
     )
-    for key in ("indicator", "indicatorRef", "compositeWeight"):
-        if key in objective:
-            context.error(
-                (*path, key),
-                "composite SLOs (an indicator per objective) are not supported; give the "
-                "SLO's indicator in spec.indicator",
-            )
-    for key in ("op", "value"):
-        if key in objective:
-            context.error(
-                (*path, key),
-                "threshold objectives (op, value) are not supported: they need a "
-                "thresholdMetric; use a ratioMetric",
-            )
-    for key in ("timeSliceTarget", "timeSliceWindow"):
-        if key in objective:
-            context.error(
-                (*path, key), "time slices are not supported; use budgetingMethod Occurrences"
-            )
+    refusals = (
+        (
+            ("indicator", "indicatorRef", "compositeWeight"),
+            "composite SLOs (an indicator per objective) are not supported; give the "
+            "SLO's indicator in spec.indicator",
+        ),
+        (
+            ("op", "value"),
+            "threshold objectives (op, value) are not supported: they need a "
+            "thresholdMetric; use a ratioMetric",
+        ),
+        (
+            ("timeSliceTarget", "timeSliceWindow"),
+            "time slices are not supported; use budgetingMethod Occurrences",
+        ),
+    )
+    for keys, message in refusals:
+        present = [key for key in keys if key in objective]
+        if present:  # one error per feature, on its first field
+            context.error((*path, present[0]), message)
     target, percent = objective.get("target"), objective.get("targetPercent")
     if target is not None and percent is not None:
         context.error((*path, "targetPercent"), "give target or targetPercent, not both")
@@ -864,6 +869,9 @@ def _objective(context: _Context, value: Any) -> float | None:
     number = target if target is not None else percent
     if isinstance(number, bool) or not isinstance(number, int | float):
         context.error((*path, key), "must be a number")
+        return None
+    if not math.isfinite(number):
+        context.error((*path, key), "must be a finite number")
         return None
     if key == "target" and not 0 < number < 1:
         context.error((*path, key), "must be between 0 and 1 (both excluded), e.g. 0.999")

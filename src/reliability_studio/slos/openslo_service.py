@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,10 +31,11 @@ from reliability_studio.slos.models import SLO
 from reliability_studio.slos.openslo import (
     ConversionError,
     Export,
+    OpenSLOSyntaxError,
+    ServiceDefinition,
     ServiceRecord,
     SLODefinition,
     SLORecord,
-    OpenSLOSyntaxError,
     build_export,
     parse_documents,
     to_definitions,
@@ -110,7 +112,9 @@ class ImportResult(BaseModel):
     @property
     def created_anything(self) -> bool:
         """Whether a service or an SLO was created."""
-        return any(item.action == "created" for item in [*self.services, *self.slos])
+        return any(item.action == "created" for item in self.services) or any(
+            item.action == "created" for item in self.slos
+        )
 
 
 async def import_openslo(
@@ -141,41 +145,12 @@ async def import_openslo(
         )
     }
     services: dict[str, Service] = {}
-    service_results: list[ImportedService] = []
-    for definition in plan.services:
-        found = existing_services.get(definition.name)
-        action: Action
-        if found is None:
-            action = "created"
-            service = Service(
-                id=uuid.uuid4(),
-                organization_id=organization_id,
-                name=definition.name,
-                description=definition.description,
-                created_at=now,
-                updated_at=now,
-            )
-            if not dry_run:
-                session.add(service)
-        else:
-            service = found
-            changed = (
-                definition.description is not None
-                and definition.description != found.description
-            )
-            action = "updated" if changed else "unchanged"
-            if changed and not dry_run:
-                found.description = definition.description
-                found.updated_at = now
-        services[definition.name] = service
-        service_results.append(
-            ImportedService(
-                id=None if dry_run and action == "created" else service.id,
-                name=definition.name,
-                action=action,
-            )
+    service_results = [
+        _import_service(
+            session, organization_id, definition, existing_services, services, now, dry_run
         )
-
+        for definition in plan.services
+    ]
     known_ids = [service.id for service in existing_services.values()]
     existing_slos = {
         (slo.service_id, slo.name): slo
@@ -184,42 +159,10 @@ async def import_openslo(
             select(SLO).where(SLO.organization_id == organization_id, SLO.service_id.in_(chunk))
         )
     }
-    slo_results: list[ImportedSLO] = []
-    for definition in plan.slos:
-        service = services[definition.service]
-        values = _slo_values(definition, service.id)
-        found_slo = existing_slos.get((service.id, definition.name))
-        if found_slo is None:
-            action = "created"
-            slo = SLO(
-                id=uuid.uuid4(),
-                organization_id=organization_id,
-                created_at=now,
-                updated_at=now,
-                next_evaluation_at=now,
-                **values,
-            )
-            if not dry_run:
-                session.add(slo)
-        else:
-            slo = found_slo
-            changes = _changes(found_slo, values)
-            action = "updated" if changes else "unchanged"
-            if changes and not dry_run:
-                for name, value in changes.items():
-                    setattr(found_slo, name, value)
-                found_slo.updated_at = now
-                found_slo.next_evaluation_at = now  # the definition changed: measure it now
-        service_created = dry_run and definition.service not in existing_services
-        slo_results.append(
-            ImportedSLO(
-                id=None if dry_run and action == "created" else slo.id,
-                name=definition.name,
-                service_id=None if service_created else service.id,
-                service_name=definition.service,
-                action=action,
-            )
-        )
+    slo_results = [
+        _import_slo(session, organization_id, definition, services, existing_slos, now, dry_run)
+        for definition in plan.slos
+    ]
 
     result = ImportResult(
         dry_run=dry_run,
@@ -246,17 +189,103 @@ async def import_openslo(
     return result
 
 
+def _import_service(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    definition: ServiceDefinition,
+    existing: dict[str, Service],
+    services: dict[str, Service],
+    now: datetime,
+    dry_run: bool,
+) -> ImportedService:
+    """Create the service, or update the description the document gives."""
+    found = existing.get(definition.name)
+    action: Action
+    if found is None:
+        action = "created"
+        service = Service(
+            id=uuid.uuid4(),
+            organization_id=organization_id,
+            name=definition.name,
+            description=definition.description,
+            created_at=now,
+            updated_at=now,
+        )
+        if not dry_run:
+            session.add(service)
+    else:
+        service = found
+        changed = definition.description is not None and definition.description != found.description
+        action = "updated" if changed else "unchanged"
+        if changed and not dry_run:
+            found.description = definition.description
+            found.updated_at = now
+    services[definition.name] = service
+    return ImportedService(
+        id=None if dry_run and action == "created" else service.id,
+        name=definition.name,
+        action=action,
+    )
+
+
+def _import_slo(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    definition: SLODefinition,
+    services: dict[str, Service],
+    existing: dict[tuple[uuid.UUID, str], SLO],
+    now: datetime,
+    dry_run: bool,
+) -> ImportedSLO:
+    """Create the SLO, or update the one of the same service and name; due for evaluation."""
+    service = services[definition.service]
+    values = _slo_values(definition, service.id)
+    found = existing.get((service.id, definition.name))
+    action: Action
+    if found is None:
+        action = "created"
+        slo = SLO(
+            id=uuid.uuid4(),
+            organization_id=organization_id,
+            created_at=now,
+            updated_at=now,
+            next_evaluation_at=now,
+            **values,
+        )
+        if not dry_run:
+            session.add(slo)
+    else:
+        slo = found
+        changes = _changes(found, values)
+        action = "updated" if changes else "unchanged"
+        if changes and not dry_run:
+            for name, value in changes.items():
+                setattr(found, name, value)
+            found.updated_at = now
+            found.next_evaluation_at = now  # the definition changed: measure it again now
+    # In a dry run, ids of rows to be created are not real: they are left out.
+    return ImportedSLO(
+        id=None if dry_run and action == "created" else slo.id,
+        name=definition.name,
+        service_id=None if dry_run and inspect(service).transient else service.id,
+        service_name=definition.service,
+        action=action,
+    )
+
+
 def _slo_values(definition: SLODefinition, service_id: uuid.UUID) -> dict[str, Any]:
     """The columns of the SLO, validated and shaped exactly as `POST /api/slos` stores them."""
-    data = SLOCreate(
-        service_id=service_id,
-        name=definition.name,
-        objective=definition.objective,
-        window_days=definition.window_days,
-        calendar_period=definition.calendar_period,
-        timezone=definition.timezone,
-        sli=definition.sli,  # type: ignore[arg-type]  # validated into the SLI union
-        description=definition.description,
+    data = SLOCreate.model_validate(
+        {
+            "service_id": service_id,
+            "name": definition.name,
+            "objective": definition.objective,
+            "window_days": definition.window_days,
+            "calendar_period": definition.calendar_period,
+            "timezone": definition.timezone,
+            "sli": definition.sli,
+            "description": definition.description,
+        }
     )
     values: dict[str, Any] = data.model_dump(exclude={"error_budget_remaining", "status"})
     return values
@@ -313,7 +342,7 @@ async def export_openslo_report(
             raise NotFoundError(f"service {service_id} does not exist")
         services.append(ServiceRecord(service.name, service.description))
         query = query.where(SLO.service_id == service_id)
-    rows = (await session.execute(query)).tuples().all()
+    rows = (await session.execute(query)).all()
     records = [
         SLORecord(
             service=ServiceRecord(service.name, service.description),
