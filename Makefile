@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 9000
 
-.PHONY: run test test-deps lint typecheck pytest lock clean
+.PHONY: run test test-deps lint typecheck pytest bench lock clean
 
 ## run: install from the lock file, migrate, and serve the API on $PORT (SQLite under ./data/)
 run: $(VENV)/.runtime
@@ -18,14 +18,18 @@ test-deps:
 	./scripts/install-test-deps.sh
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.dev
 	$(BIN)/pytest
+
+## bench: the benchmarks (never part of `make test`); results go to bench/results/
+bench: $(VENV)/.dev test-deps
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.slo_engine --slos 1000
 
 ## lock: regenerate the lock files from pyproject.toml (after changing dependencies)
 lock: $(VENV)/.dev
