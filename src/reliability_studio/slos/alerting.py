@@ -159,6 +159,9 @@ def _figures(
 
 
 def _ratio_promql(queries: WindowQueries) -> str:
+    """The error ratio as one query, as the engine measured it."""
     if queries.ratio is not None:
-        return queries.ratio
-    return f"({queries.bad}) / ({queries.total})"
+        return f"max({queries.ratio})"
+    if queries.good is not None:
+        return f"({queries.total} - ({queries.good} or vector(0))) / ({queries.total})"
+    return f"({queries.bad} or vector(0)) / ({queries.total})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Literal
 
 AlertSeverity = Literal["page", "ticket"]
@@ -43,8 +44,13 @@ class Counts:
 
 
 def error_budget(objective_percent: float) -> float:
-    """The share of events allowed to fail: 1 - objective (99.9 → 0.001)."""
-    return 1.0 - objective_percent / 100.0
+    """The share of events allowed to fail: 1 - objective (99.9 → 0.001).
+
+    In decimal, as the objective was written: in binary floating point 1 - 99.9/100 is
+    0.0009999999999998899, which puts a budget spent exactly (remaining 0) a hair above
+    zero, and so `at_risk` instead of `breached`.
+    """
+    return float((100 - Decimal(repr(float(objective_percent)))) / 100)
 
 
 def burn_rate(error_ratio: float, objective_percent: float) -> float:

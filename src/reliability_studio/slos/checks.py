@@ -12,6 +12,7 @@ import math
 from datetime import timedelta
 
 from reliability_studio.api.problems import UnprocessableError
+from reliability_studio.slos.engine import measured_expressions
 from reliability_studio.slos.promql import window_queries
 from reliability_studio.slos.sli import SLI, LatencySLI
 from reliability_studio.telemetry.prometheus import (
@@ -42,10 +43,8 @@ async def _check(client: PrometheusClient, sli: SLI) -> None:
                 f"{sli.histogram}; its buckets are: {listed}",
                 field="sli.threshold_seconds",
             )
-    queries = window_queries(sli, CHECK_WINDOW)
-    for expr in (queries.bad, queries.total, queries.ratio):
-        if expr is None:
-            continue
+    # Exactly what the engine will send (a `query` SLI inside max(), which needs a vector).
+    for expr in measured_expressions(window_queries(sli, CHECK_WINDOW)):
         try:
             await client.query(expr)
         except PrometheusQueryError as exc:

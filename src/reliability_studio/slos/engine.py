@@ -70,8 +70,7 @@ async def measure(
         expr
         for _, queries in plans.values()
         for wq in queries.values()
-        for expr in (wq.bad, wq.total, _ratio_expr(wq))
-        if expr is not None
+        for expr in measured_expressions(wq)
     ]
     batch = await run_batched(client, expressions, now, chunk_size=chunk_size)
 
@@ -81,7 +80,7 @@ async def measure(
         refused = [
             batch.errors[e]
             for wq in queries.values()
-            for e in (wq.bad, wq.total, _ratio_expr(wq))
+            for e in measured_expressions(wq)
             if e in batch.errors
         ]
         if refused:
@@ -96,19 +95,33 @@ async def measure(
     return PassResult(outcomes, batch.queries_sent, len(set(expressions)))
 
 
-def _ratio_expr(queries: WindowQueries) -> str | None:
+def measured_expressions(queries: WindowQueries) -> list[str]:
+    """What the engine asks Prometheus for one window: a ratio, or good (else bad) and total."""
+    if queries.ratio is not None:
+        return [_ratio_expr(queries.ratio)]
+    assert queries.total is not None
+    counted = queries.good if queries.good is not None else queries.bad
+    assert counted is not None
+    return [counted, queries.total]
+
+
+def _ratio_expr(ratio: str) -> str:
     # A `query` SLI may return several series; the worst (highest) error ratio counts.
-    return f"max({queries.ratio})" if queries.ratio is not None else None
+    return f"max({ratio})"
 
 
 def _measured(queries: WindowQueries, values: dict[str, float | None]) -> Counts | float | None:
     if queries.ratio is not None:
-        return values.get(_ratio_expr(queries) or "")
-    assert queries.bad is not None
+        return values.get(_ratio_expr(queries.ratio))
     assert queries.total is not None
     total = values.get(queries.total)
     if total is None:
         return None
-    bad = values.get(queries.bad)
-    # `bad` is empty when the error counter has no series yet: no errors, not no data.
-    return Counts(bad=max(bad or 0.0, 0.0), total=total)
+    if queries.good is not None:
+        # No good series (yet) while there are events: none of them was good.
+        bad = total - (values.get(queries.good) or 0.0)
+    else:
+        # No error series (yet): no errors, not no data.
+        assert queries.bad is not None
+        bad = values.get(queries.bad) or 0.0
+    return Counts(bad=max(bad, 0.0), total=total)

@@ -86,10 +86,12 @@ def evaluate(objective: float, window: SLOWindow, measured: Measurement) -> Eval
     share_elapsed = window.elapsed / window.period
     remaining = 1.0 - (1.0 - budget_remaining(ratio, objective)) * share_elapsed
     exhaustion = time_to_exhaustion(remaining, window.period, burn_rates.get(EXHAUSTION_WINDOW))
+    percent_left = _rounded(100.0 * remaining)
     return Evaluation(
-        status=slo_status(remaining, firing),
+        # From the figure shown, so that "0 % left" is always `breached`, never `at_risk`.
+        status=slo_status(percent_left / 100.0, firing),
         sli_value=_rounded(100.0 * (1.0 - ratio)),
-        error_budget_remaining=_rounded(100.0 * remaining),
+        error_budget_remaining=percent_left,
         budget_consumed=_rounded(100.0 * (1.0 - remaining)),
         burn_rates=burn_rates,
         time_to_exhaustion_seconds=exhaustion.total_seconds() if exhaustion is not None else None,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import promql_parser
+
 from reliability_studio.slos.sli import (
     SLI,
     WINDOW_PLACEHOLDER,
@@ -23,11 +25,17 @@ from reliability_studio.slos.sli import (
 
 @dataclass(frozen=True)
 class WindowQueries:
-    """The PromQL for one SLI over one window: counts, or (for `query`) a ratio."""
+    """The PromQL for one SLI over one window: counts, or (for `query`) a ratio.
+
+    `good` is set when the SLI counts good events (then `bad` is `total - good`): a good
+    counter with no series yet means that no event was good, not that there is no data,
+    and only the good count itself tells the two apart.
+    """
 
     bad: str | None
     total: str | None
     ratio: str | None = None
+    good: str | None = None
 
 
 def prometheus_duration(window: timedelta) -> str:
@@ -41,15 +49,41 @@ def prometheus_duration(window: timedelta) -> str:
 
 def with_matcher(selector: str, matcher: str) -> str:
     """`selector` with one more label matcher, e.g. `le="0.3"`."""
-    text = str(parse_selector(selector, "selector"))  # canonical: name{...}
-    inner = text[text.index("{") + 1 : -1]
-    return f"{text[: text.index('{')]}{{{inner + ',' if inner else ''}{matcher}}}"
+    parsed = parse_selector(selector, "selector")
+    return _render(str(parsed.name), [*_matchers(parsed), matcher])
 
 
 def renamed(selector: str, new_name: str) -> str:
     """`selector` with another metric name and the same matchers."""
-    text = str(parse_selector(selector, "selector"))
-    return new_name + text[text.index("{") :]
+    return _render(new_name, _matchers(parse_selector(selector, "selector")))
+
+
+# The parser's own str() drops the escapes of label values: `a\"b` comes back as `a"b`
+# and a regex's `5\\d` as `5\d`, which Prometheus refuses. Selectors are written out here.
+_OPERATORS = (
+    (promql_parser.MatchOp.Equal, "="),
+    (promql_parser.MatchOp.NotEqual, "!="),
+    (promql_parser.MatchOp.Re, "=~"),
+    (promql_parser.MatchOp.NotRe, "!~"),
+)
+
+
+def _matchers(parsed: promql_parser.VectorSelector) -> list[str]:
+    return [f"{m.name}{_operator(m.op)}{quote(m.value)}" for m in parsed.matchers.matchers]
+
+
+def _operator(op: promql_parser.MatchOp) -> str:
+    return next(text for known, text in _OPERATORS if op == known)
+
+
+def _render(name: str, matchers: list[str]) -> str:
+    return f"{name}{{{','.join(matchers)}}}"
+
+
+def quote(value: str) -> str:
+    """`value` as a PromQL double-quoted string."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def le_spellings(threshold_seconds: float) -> list[str]:
@@ -78,16 +112,20 @@ def window_queries(sli: SLI, window: timedelta, le_label: str | None = None) -> 
         if sli.errors is not None:
             return WindowQueries(bad=f"sum(increase({sli.errors}[{w}]))", total=total)
         assert sli.good is not None
-        return WindowQueries(bad=f"{total} - sum(increase({sli.good}[{w}]))", total=total)
+        return _good_and_total(f"sum(increase({sli.good}[{w}]))", total)
     if isinstance(sli, LatencySLI):
         bucket = with_matcher(sli.histogram, le_matcher(sli.threshold_seconds, le_label))
         count = renamed(sli.histogram, sli.histogram_name_without_suffix() + "_count")
-        total = f"sum(increase({count}[{w}]))"
-        return WindowQueries(bad=f"{total} - sum(increase({bucket}[{w}]))", total=total)
+        return _good_and_total(f"sum(increase({bucket}[{w}]))", f"sum(increase({count}[{w}]))")
     if isinstance(sli, BoolGaugeSLI):
-        total = f"sum(count_over_time({sli.metric}[{w}]))"
-        return WindowQueries(bad=f"{total} - sum(sum_over_time({sli.metric}[{w}]))", total=total)
+        return _good_and_total(
+            f"sum(sum_over_time({sli.metric}[{w}]))", f"sum(count_over_time({sli.metric}[{w}]))"
+        )
     assert isinstance(sli, QuerySLI)
     return WindowQueries(
         bad=None, total=None, ratio=sli.error_ratio_query.replace(WINDOW_PLACEHOLDER, w)
     )
+
+
+def _good_and_total(good: str, total: str) -> WindowQueries:
+    return WindowQueries(bad=f"{total} - {good}", total=total, good=good)

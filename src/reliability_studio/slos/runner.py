@@ -51,7 +51,16 @@ async def evaluate_and_store(
                 .where(SLO.id.in_(slo_ids))
             )
         ).all()
-    specs = [_spec(slo) for slo, _ in rows if slo.sli is not None]
+    names = {slo.id: name for slo, name in rows}
+    specs: list[SLOSpec] = []
+    for slo, _ in rows:
+        if slo.sli is None:
+            continue
+        try:
+            specs.append(_spec(slo))
+        except ValueError as exc:  # stored before a rule tightened: this SLO only is unknown
+            error = f"the stored sli is no longer valid: {exc}"
+            await _store_safely(sessionmaker, settings, slo.id, "", Outcome(None, error, {}), now)
     if not specs:
         return RunSummary(0, 0, True)
     try:
@@ -61,10 +70,25 @@ async def evaluate_and_store(
         await _mark_stale(sessionmaker, [spec.id for spec in specs], str(exc), now)
         return RunSummary(0, 0, False)
 
-    names = {slo.id: name for slo, name in rows}
     for spec in specs:
-        await _store(sessionmaker, settings, spec.id, names[spec.id], result.outcomes[spec.id], now)
+        outcome = result.outcomes[spec.id]
+        await _store_safely(sessionmaker, settings, spec.id, names[spec.id], outcome, now)
     return RunSummary(len(specs), result.queries_sent, True)
+
+
+async def _store_safely(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    slo_id: uuid.UUID,
+    service_name: str,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """Store one SLO's result; a failure is logged and never stops the others."""
+    try:
+        await _store(sessionmaker, settings, slo_id, service_name, outcome, now)
+    except Exception:
+        log.exception("storing an SLO evaluation failed", extra={"slo_id": str(slo_id)})
 
 
 def _spec(slo: SLO) -> SLOSpec:

@@ -20,6 +20,7 @@ from reliability_studio.api.problems import (
 )
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
+from reliability_studio.slos.alerting import ENGINE_ACTOR
 from reliability_studio.slos.models import SLO, SLOAlert, SLOSnapshot
 from reliability_studio.slos.schemas import (
     SLOAlertOut,
@@ -29,6 +30,7 @@ from reliability_studio.slos.schemas import (
     SLOStatus,
     SLOUpdate,
 )
+from reliability_studio.timeline.service import record_event
 
 # Set by callers only while an SLO has no sli (the seed's PATCH); the engine owns them after.
 COMPUTED_BY_ENGINE = ("error_budget_remaining", "status")
@@ -49,6 +51,17 @@ RESCHEDULING_FIELDS = {"sli", "objective", "window_days", "calendar_period", "ti
 async def create_slo(session: AsyncSession, organization_id: uuid.UUID, data: SLOCreate) -> SLO:
     """Add an SLO to an existing service; names are unique per service (409)."""
     await _ensure_service(session, organization_id, data.service_id)
+    if data.sli is not None:
+        # As in a PATCH: the engine computes these for an SLO with an sli.
+        hand_set = {"error_budget_remaining": data.error_budget_remaining is not None}
+        hand_set["status"] = data.status != "unknown"
+        for field in COMPUTED_BY_ENGINE:
+            if hand_set[field]:
+                raise ConflictError(
+                    f"{field} is computed by the SLO engine for an SLO with an sli; "
+                    "leave it out, or create the SLO without an sli to set it by hand",
+                    errors=[FieldError(field=field, location="body", message="computed")],
+                )
     now = utcnow()
     slo = SLO(
         id=uuid.uuid4(),
@@ -106,11 +119,14 @@ async def update_slo(
                 "remove the sli (PATCH sli: null) to set it by hand",
                 errors=[FieldError(field=field, location="body", message="computed")],
             )
+    if not computed and slo.sli is not None:
+        # Made manual: first forget what the engine computed, so that a budget and status
+        # sent in the same PATCH are kept.
+        _forget_computed_figures(slo)
+        await _resolve_active_alerts(session, slo)
     for field, value in changes.items():
         setattr(slo, field, value)
-    if "sli" in changes and changes["sli"] is None:
-        _forget_computed_figures(slo)
-    elif computed and RESCHEDULING_FIELDS & changes.keys():
+    if computed and RESCHEDULING_FIELDS & changes.keys():
         slo.next_evaluation_at = utcnow()  # the definition changed: measure it again now
     await _commit_unique_name(session, slo.name)
     return slo
@@ -123,6 +139,36 @@ def _forget_computed_figures(slo: SLO) -> None:
     for field in ENGINE_FIGURES:
         setattr(slo, field, None)
     slo.stale = False
+
+
+async def _resolve_active_alerts(session: AsyncSession, slo: SLO) -> None:
+    """Nothing measures a manual SLO, so nothing would ever clear its burn-rate alerts."""
+    now = utcnow()
+    for alert in await session.scalars(
+        select(SLOAlert).where(SLOAlert.slo_id == slo.id, SLOAlert.resolved_at.is_(None))
+    ):
+        alert.resolved_at = now
+        if alert.incident_id is not None:
+            record_event(
+                session,
+                organization_id=slo.organization_id,
+                incident_id=alert.incident_id,
+                type="slo_burn_rate_resolved",
+                source=ENGINE_ACTOR,
+                title=(
+                    f"{alert.severity.capitalize()} burn-rate alert on SLO {slo.name!r} closed: "
+                    "its sli was removed, so it is no longer measured"
+                ),
+                actor=ENGINE_ACTOR,
+                occurred_at=now,
+                metadata={
+                    "slo_id": str(slo.id),
+                    "severity": alert.severity,
+                    "rule": alert.rule,
+                    "started_at": alert.started_at.isoformat(),
+                    "reason": "sli_removed",
+                },
+            )
 
 
 async def delete_slo(session: AsyncSession, organization_id: uuid.UUID, slo_id: uuid.UUID) -> None:

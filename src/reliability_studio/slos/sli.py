@@ -63,6 +63,8 @@ def parse_selector(selector: str, field: str) -> promql_parser.VectorSelector:
         )
     if parsed.offset is not None or parsed.at is not None:
         raise ValueError(f"{field} must not use offset or @")
+    if parsed.matchers.or_matchers:
+        raise ValueError(f"{field} must not join label matchers with `or`; use a regex (=~)")
     if not parsed.name:
         raise ValueError(f"{field} must name a metric")
     return parsed

@@ -33,7 +33,11 @@ def slo_window(
     local = now.astimezone(zone)
     months = 3 if calendar_period == "quarter" else 1
     first_month = local.month - (local.month - 1) % months
-    start = local.replace(month=first_month, day=1, hour=0, minute=0, second=0, microsecond=0)
+    # fold=0: should `now` fall in a repeated hour, a midnight skipped by a DST change still
+    # means the first instant of the day, not an hour before it.
+    start = local.replace(
+        month=first_month, day=1, hour=0, minute=0, second=0, microsecond=0, fold=0
+    )
     end_month = first_month + months
     end = start.replace(year=start.year + (end_month - 1) // 12, month=(end_month - 1) % 12 + 1)
     # Subtract in UTC so that a DST change inside the period is counted correctly.

@@ -102,20 +102,27 @@ class PrometheusClient:
             raise PrometheusUnavailableError(
                 f"{self.base_url}: {type(exc).__name__}: {exc}"
             ) from exc
-        if response.status_code >= 500 and response.status_code != 503:
-            # 422/400 are refusals of the query; 503 means overloaded or starting.
-            raise PrometheusUnavailableError(f"{self.base_url}: HTTP {response.status_code}")
         try:
             body = response.json()
         except ValueError:
+            body = None
+        if not isinstance(body, dict) or "status" not in body:
             raise PrometheusUnavailableError(
                 f"{self.base_url}: HTTP {response.status_code}, not a Prometheus API answer"
-            ) from None
-        if response.status_code == 503 or body.get("errorType") in ("timeout", "canceled"):
-            raise PrometheusUnavailableError(f"{self.base_url}: {body.get('error', 'unavailable')}")
-        if body.get("status") != "success":
-            raise PrometheusQueryError(str(body.get("error", "query refused")))
+            )
+        error = str(body.get("error") or f"HTTP {response.status_code}")
+        # Only 400 (bad_data) and 422 (execution) refuse the query itself. 503 is a timeout
+        # or an overload; anything else (401, 404, 429, 5xx, ...) comes from something in
+        # the way, such as a proxy or a wrong URL: never the user's PromQL.
+        if response.status_code not in _ANSWERS or body.get("errorType") in _TRANSIENT:
+            raise PrometheusUnavailableError(f"{self.base_url}: {error}")
+        if body["status"] != "success":
+            raise PrometheusQueryError(error)
         return body.get("data")
+
+
+_ANSWERS = (200, 400, 422)
+_TRANSIENT = ("timeout", "canceled", "unavailable")
 
 
 def _number(text: str) -> float:
