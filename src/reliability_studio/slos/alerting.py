@@ -30,6 +30,18 @@ from reliability_studio.timeline.service import record_event
 ENGINE_ACTOR = "slo-engine"
 
 
+async def active_alerts(
+    session: AsyncSession, slo_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, SLOAlert]]:
+    """The active alerts of these SLOs, by SLO and severity, in one query."""
+    found: dict[uuid.UUID, dict[str, SLOAlert]] = {}
+    for alert in await session.scalars(
+        select(SLOAlert).where(SLOAlert.slo_id.in_(slo_ids), SLOAlert.resolved_at.is_(None))
+    ):
+        found.setdefault(alert.slo_id, {})[alert.severity] = alert
+    return found
+
+
 async def reconcile_alerts(
     session: AsyncSession,
     slo: SLO,
@@ -37,14 +49,12 @@ async def reconcile_alerts(
     evaluation: Evaluation,
     queries: dict[str, WindowQueries],
     now: datetime,
+    active: dict[str, SLOAlert],
 ) -> None:
-    """Start the alerts that now fire and resolve those that no longer do (uncommitted)."""
-    active = {
-        alert.severity: alert
-        for alert in await session.scalars(
-            select(SLOAlert).where(SLOAlert.slo_id == slo.id, SLOAlert.resolved_at.is_(None))
-        )
-    }
+    """Start the alerts that now fire and resolve those that no longer do (uncommitted).
+
+    `active` holds the SLO's active alerts by severity (see `active_alerts`).
+    """
     for severity in ("page", "ticket"):
         rule = evaluation.firing.get(severity)
         alert = active.get(severity)

@@ -17,13 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reliability_studio.catalog.models import Service
 from reliability_studio.config import Settings
-from reliability_studio.slos.alerting import reconcile_alerts
+from reliability_studio.slos.alerting import active_alerts, reconcile_alerts
 from reliability_studio.slos.engine import SLI_ADAPTER, Outcome, SLOSpec, measure
 from reliability_studio.slos.evaluation import Evaluation
-from reliability_studio.slos.models import SLO, SLOSnapshot
+from reliability_studio.slos.models import SLO, SLOAlert, SLOSnapshot
 from reliability_studio.telemetry.prometheus import PrometheusClient, PrometheusUnavailableError
 
 log = logging.getLogger(__name__)
+# SLOs stored per transaction: few round trips, and a failure costs one batch a retry.
+STORE_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,33 @@ async def evaluate_and_store(
         await _mark_stale(sessionmaker, [spec.id for spec in specs], str(exc), now)
         return RunSummary(0, 0, False)
 
-    for spec in specs:
-        outcome = result.outcomes[spec.id]
-        await _store_safely(sessionmaker, settings, spec.id, names[spec.id], outcome, now)
+    for start in range(0, len(specs), STORE_BATCH):
+        batch = {
+            s.id: (names[s.id], result.outcomes[s.id]) for s in specs[start : start + STORE_BATCH]
+        }
+        try:
+            await _store_batch(sessionmaker, settings, batch, now)
+        except Exception:  # find the culprit: store these one by one
+            log.exception("storing a batch of SLO evaluations failed; retrying one by one")
+            for slo_id, (name, outcome) in batch.items():
+                await _store_safely(sessionmaker, settings, slo_id, name, outcome, now)
     return RunSummary(len(specs), result.queries_sent, True)
+
+
+async def _store_batch(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    batch: dict[uuid.UUID, tuple[str, Outcome]],
+    now: datetime,
+) -> None:
+    """Store many SLOs' results in one transaction, with one query for SLOs and alerts."""
+    async with sessionmaker() as session:
+        slos = await session.scalars(select(SLO).where(SLO.id.in_(batch)))
+        active = await active_alerts(session, list(batch))
+        for slo in slos:
+            name, outcome = batch[slo.id]
+            await _record(session, settings, slo, name, outcome, now, active.get(slo.id, {}))
+        await session.commit()
 
 
 async def _store_safely(
@@ -112,23 +137,40 @@ async def _store(
 ) -> None:
     async with sessionmaker() as session:
         slo = await session.get(SLO, slo_id)
-        if slo is None or slo.sli is None:  # deleted or made manual meanwhile
-            return
-        slo.evaluated_at = now
-        if outcome.evaluation is None:
-            slo.status = "unknown"
-            slo.stale = False
-            slo.evaluation_error = outcome.error
-        else:
-            status_changed = slo.status != outcome.evaluation.status
-            _apply(slo, outcome.evaluation)
-            if _snapshot_due(slo, settings, now) or status_changed:
-                session.add(_snapshot(slo, now))
-                slo.last_snapshot_at = now
-            await reconcile_alerts(
-                session, slo, service_name, outcome.evaluation, outcome.queries, now
+        if slo is not None:
+            active = await active_alerts(session, [slo_id])
+            await _record(
+                session, settings, slo, service_name, outcome, now, active.get(slo_id, {})
             )
         await session.commit()
+
+
+async def _record(
+    session: AsyncSession,
+    settings: Settings,
+    slo: SLO,
+    service_name: str,
+    outcome: Outcome,
+    now: datetime,
+    active: dict[str, SLOAlert],
+) -> None:
+    """Apply one outcome to its SLO, snapshot and alerts (uncommitted)."""
+    if slo.sli is None:  # made manual meanwhile
+        return
+    slo.evaluated_at = now
+    if outcome.evaluation is None:
+        slo.status = "unknown"
+        slo.stale = False
+        slo.evaluation_error = outcome.error
+        return
+    status_changed = slo.status != outcome.evaluation.status
+    _apply(slo, outcome.evaluation)
+    if _snapshot_due(slo, settings, now) or status_changed:
+        session.add(_snapshot(slo, now))
+        slo.last_snapshot_at = now
+    await reconcile_alerts(
+        session, slo, service_name, outcome.evaluation, outcome.queries, now, active
+    )
 
 
 def _apply(slo: SLO, evaluation: Evaluation) -> None:
