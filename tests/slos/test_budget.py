@@ -49,18 +49,19 @@ def test_the_30_day_factors_are_14_4_6_3_and_1() -> None:
 
 @pytest.mark.parametrize("days", [7, 28, 30, 90])
 def test_factors_scale_with_the_window(days: int) -> None:
-    """factor = budget share x window / long window: 7 d gives 3.36, 1.4, 0.7 and 0.2333."""
+    """factor = budget share x window / long window, never below 1 (sustainable)."""
     factors = [rule.factor for rule in burn_rate_rules(timedelta(days=days))]
-    expected = [14.4 * days / 30, 6 * days / 30, 3 * days / 30, days / 30]
+    expected = [max(f * days / 30, 1.0) for f in (14.4, 6, 3, 1)]
     assert factors == pytest.approx(expected, abs=1e-6)  # factors are kept to 6 decimals
 
 
 def test_7_and_28_day_factors_written_out() -> None:
     assert [r.factor for r in burn_rate_rules(timedelta(days=7))] == pytest.approx(
-        [3.36, 1.4, 0.7, 0.233333], abs=1e-6
+        [3.36, 1.4, 1.0, 1.0],
+        abs=1e-6,  # 0.7 and 0.23 would alert below sustainable
     )
     assert [r.factor for r in burn_rate_rules(timedelta(days=28))] == pytest.approx(
-        [13.44, 5.6, 2.8, 0.933333], abs=1e-6
+        [13.44, 5.6, 2.8, 1.0], abs=1e-6
     )
 
 
@@ -173,3 +174,21 @@ def test_status() -> None:
     assert slo_status(AT_RISK_BUDGET_FRACTION, {}) == "healthy"
     assert slo_status(0.5, {}) == "healthy"
     assert AT_RISK_BUDGET_FRACTION == 0.25
+
+
+def test_a_loose_objective_still_pages_on_a_near_total_outage() -> None:
+    # At 90 % the budget is 0.1: the 30-day page factor 14.4 would need 144 % errors.
+    rules = burn_rate_rules(DAYS_30, objective_percent=90.0)
+    assert all(rule.factor * 0.1 <= 0.9 + 1e-9 for rule in rules)
+    all_failing = rates(**{f"w{w}": 10.0 for w in BURN_WINDOWS})  # 100 % errors: burn 10
+    assert "page" in firing_severities(rules, all_failing)
+
+
+def test_no_rule_fires_while_spending_slower_than_sustainable() -> None:
+    rules = burn_rate_rules(timedelta(days=1))
+    assert all(rule.factor >= 1.0 for rule in rules)
+
+
+def test_rules_that_would_look_past_the_slo_window_are_left_out() -> None:
+    long_windows = {rule.long_window for rule in burn_rate_rules(timedelta(days=2))}
+    assert long_windows == {"1h", "6h", "1d"}

@@ -344,17 +344,29 @@ def test_a_calendar_slo_counts_its_errors_against_the_whole_period(
     assert body["time_to_exhaustion_seconds"] == pytest.approx(expected_exhaustion, rel=1e-6)
 
 
-def test_a_7_day_slo_scales_its_alert_factors(client: TestClient, dataset: Dataset) -> None:
-    """For 7 days the slow ticket's factor is 7/30 (0.233): steady's 0.5 burn raises it."""
+def test_a_7_day_slo_never_alerts_while_spending_below_sustainable(
+    client: TestClient, dataset: Dataset
+) -> None:
+    """For 7 days the slow ticket's scaled factor would be 7/30 (0.233): steady's 0.5 burn
+    would raise it although the budget lasts twice the window. Factors stop at 1."""
     slo = new_slo(client, "steady", window_days=7)
     evaluate_at(client, [slo["id"]], dataset.at)
     body = get_slo(client, slo["id"])
     assert body["error_budget_remaining"] == pytest.approx(50, abs=1e-6)
     assert body["time_to_exhaustion_seconds"] == pytest.approx(7 * 86_400, rel=1e-6)
-    assert body["status"] == "at_risk"
+    assert body["status"] == "healthy"
+    assert client.get(f"/api/slos/{slo['id']}/alerts").json()["items"] == []
+
+
+def test_a_7_day_slo_pages_on_the_spike_with_its_scaled_factor(
+    client: TestClient, dataset: Dataset
+) -> None:
+    slo = new_slo(client, "spike", window_days=7)
+    evaluate_at(client, [slo["id"]], dataset.at)
     active = client.get(f"/api/slos/{slo['id']}/alerts", params={"active": True}).json()["items"]
-    assert [(alert["severity"], alert["rule"]) for alert in active] == [("ticket", "ticket_3d_6h")]
-    assert active[0]["factor"] == pytest.approx(7 / 30, abs=1e-6)
+    page = [alert for alert in active if alert["severity"] == "page"]
+    assert [alert["rule"] for alert in page] == ["page_1h_5m"]
+    assert page[0]["factor"] == pytest.approx(14.4 * 7 / 30, abs=1e-6)
 
 
 def test_one_run_measures_many_slos_with_few_queries(client: TestClient, dataset: Dataset) -> None:

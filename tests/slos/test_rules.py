@@ -313,8 +313,8 @@ def alert_thresholds(rule: dict[str, Any]) -> list[tuple[str, str]]:
     ("days", "page", "ticket"),
     [
         (30, ("14.4", "6"), ("3", "1")),
-        (28, ("13.44", "5.6"), ("2.8", "0.933333")),
-        (7, ("3.36", "1.4"), ("0.7", "0.233333")),
+        (28, ("13.44", "5.6"), ("2.8", "1")),  # never below 1: sustainable spending
+        (7, ("3.36", "1.4"), ("1", "1")),
     ],
 )
 def test_factors_scale_with_the_window(

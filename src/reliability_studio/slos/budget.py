@@ -104,11 +104,25 @@ _POLICY: tuple[tuple[AlertSeverity, str, str, float], ...] = (
 )
 
 
-def burn_rate_rules(window: timedelta) -> list[BurnRateRule]:
-    """The alert rules for an SLO window: factor = budget share * window / long window."""
+# Where the policy's factor is out of reach (a loose objective, where even a total outage
+# burns slower than the factor), the rule fires at this share of events failing instead.
+MAX_ALERT_ERROR_RATIO = 0.9
+
+
+def burn_rate_rules(window: timedelta, objective_percent: float = 99.9) -> list[BurnRateRule]:
+    """The alert rules for an SLO window: factor = budget share * window / long window.
+
+    Two guards keep every rule meaningful: a rule whose long window is not shorter than
+    the SLO window is left out (it would look past the window), and a factor is kept
+    between 1 (never alert while spending slower than sustainable) and the burn rate at
+    which `MAX_ALERT_ERROR_RATIO` of events fail (above that no outage could reach it).
+    """
+    ceiling = MAX_ALERT_ERROR_RATIO / error_budget(objective_percent)
     rules = []
     for severity, long_window, short_window, share in _POLICY:
-        factor = share * (window / BURN_WINDOWS[long_window])
+        if BURN_WINDOWS[long_window] >= window:
+            continue
+        factor = min(max(share * (window / BURN_WINDOWS[long_window]), 1.0), ceiling)
         rules.append(BurnRateRule(severity, long_window, short_window, share, round(factor, 6)))
     return rules
 

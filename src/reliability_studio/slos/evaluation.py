@@ -62,7 +62,7 @@ def evaluate(objective: float, window: SLOWindow, measured: Measurement) -> Eval
         name: _rounded(burn_rate(r, objective)) if (r := error_ratio_of(v)) is not None else None
         for name, v in ((w, measured.burn_windows.get(w)) for w in BURN_WINDOWS)
     }
-    rules = burn_rate_rules(window.period)
+    rules = burn_rate_rules(window.period, objective)
     firing = firing_severities(rules, burn_rates)
     counts = measured.window if isinstance(measured.window, Counts) else None
     good = counts.total - counts.bad if counts is not None else None

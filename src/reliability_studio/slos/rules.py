@@ -256,10 +256,12 @@ def _meta_recordings(
 
 def _alerts(slo: RuleSLO, selector: str, labels: dict[str, str]) -> list[dict[str, Any]]:
     budget = _number(_budget(slo))
-    rules = burn_rate_rules(slo.period)
+    rules = burn_rate_rules(slo.period, slo.objective)
     alerts = []
     for severity in ALERT_NAMES:
         chosen = [rule for rule in rules if rule.severity == severity]
+        if not chosen:  # a window too short for this severity's long windows
+            continue
         alerts.append(
             {
                 "alert": ALERT_NAMES[severity],
