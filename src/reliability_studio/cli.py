@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from reliability_studio import __version__
+from reliability_studio.cli_settings import load_settings
 from reliability_studio.config import Settings
 from reliability_studio.db.migrate import upgrade_to_head
 from reliability_studio.logs import configure_logging
@@ -39,19 +39,6 @@ def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"reliability-studio {__version__}")
         raise typer.Exit
-
-
-def _load_settings() -> Settings:
-    """The settings from the environment; a short message and exit code 2 when invalid."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        ]
-        typer.echo("error: invalid configuration\n" + "\n".join(lines), err=True)
-        raise typer.Exit(code=2) from None
 
 
 def _migrate(settings: Settings) -> None:
@@ -83,7 +70,7 @@ def main(
 @app.command()
 def migrate() -> None:
     """Apply the database migrations to DATABASE_URL, then exit."""
-    settings = _load_settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
     _migrate(settings)
     log.info("database migrated", extra={"database": settings.database.render()})
@@ -92,7 +79,7 @@ def migrate() -> None:
 @app.command()
 def worker() -> None:
     """Run background jobs (SLO evaluation) without the API, until SIGTERM."""
-    settings = _load_settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
     _migrate(settings)
     asyncio.run(run_worker(settings))
@@ -107,7 +94,7 @@ def serve(
     ] = None,
 ) -> None:
     """Migrate DATABASE_URL, then serve the API."""
-    settings = _load_settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
     _migrate(settings)
     worker_count = workers or settings.web_concurrency

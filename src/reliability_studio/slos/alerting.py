@@ -126,6 +126,26 @@ async def _start(
 def _resolve(
     session: AsyncSession, slo: SLO, alert: SLOAlert, evaluation: Evaluation, now: datetime
 ) -> None:
+    resolve_alert(
+        session,
+        slo,
+        alert,
+        now,
+        title=f"{alert.severity.capitalize()} burn-rate alert on SLO {slo.name!r} has cleared",
+        details={"burn_rates": evaluation.burn_rates},
+    )
+
+
+def resolve_alert(
+    session: AsyncSession,
+    slo: SLO,
+    alert: SLOAlert,
+    now: datetime,
+    *,
+    title: str,
+    details: dict[str, Any],
+) -> None:
+    """Resolve an alert and say so on its incident's timeline (uncommitted)."""
     alert.resolved_at = now
     if alert.incident_id is None:
         return
@@ -135,7 +155,7 @@ def _resolve(
         incident_id=alert.incident_id,
         type="slo_burn_rate_resolved",
         source=ENGINE_ACTOR,
-        title=f"{alert.severity.capitalize()} burn-rate alert on SLO {slo.name!r} has cleared",
+        title=title,
         actor=ENGINE_ACTOR,
         occurred_at=now,
         metadata={
@@ -143,7 +163,7 @@ def _resolve(
             "severity": alert.severity,
             "rule": alert.rule,
             "started_at": alert.started_at.isoformat(),
-            "burn_rates": evaluation.burn_rates,
+            **details,
         },
     )
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from reliability_studio.api.problems import ProblemError
+from reliability_studio.cli_settings import load_settings
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
@@ -44,7 +44,7 @@ def import_command(
     ] = False,
 ) -> None:
     """Create or update services and SLOs from OpenSLO v1 YAML, all or nothing."""
-    settings = _settings()
+    settings = load_settings()
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -63,7 +63,7 @@ def export_command(
     ] = None,
 ) -> None:
     """Write every SLO as OpenSLO v1 YAML (to stdout by default)."""
-    settings = _settings()
+    settings = load_settings()
     export = _run(settings, _export(settings))
     if output is None:
         typer.echo(export.text, nl=False)
@@ -113,18 +113,6 @@ def _run(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
         reason = str(exc.orig) if isinstance(exc, DBAPIError) and exc.orig is not None else exc
         typer.echo(f"error: cannot use {settings.database.render()}: {reason}", err=True)
         raise typer.Exit(code=1) from None
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        ]
-        typer.echo("error: invalid configuration\n" + "\n".join(lines), err=True)
-        raise typer.Exit(code=2) from None
 
 
 def _print_import(result: ImportResult) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.catalog.models import Service
+from reliability_studio.cli_settings import load_settings
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
@@ -46,15 +46,7 @@ def rules_command(
     The YAML goes into Prometheus' `rule_files`; `promtool check rules` accepts it.
     Manual SLOs have no rules and are left out.
     """
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        ]
-        typer.echo("error: invalid configuration\n" + "\n".join(lines), err=True)
-        raise typer.Exit(code=2) from None
+    settings = load_settings()
     try:
         text = asyncio.run(_rules_yaml(settings, service))
     except UnknownServiceError as exc:

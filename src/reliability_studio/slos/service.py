@@ -20,7 +20,7 @@ from reliability_studio.api.problems import (
 )
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
-from reliability_studio.slos.alerting import ENGINE_ACTOR
+from reliability_studio.slos.alerting import active_alerts, resolve_alert
 from reliability_studio.slos.models import SLO, SLOAlert, SLOSnapshot
 from reliability_studio.slos.schemas import (
     SLOAlertOut,
@@ -30,7 +30,6 @@ from reliability_studio.slos.schemas import (
     SLOStatus,
     SLOUpdate,
 )
-from reliability_studio.timeline.service import record_event
 
 # Set by callers only while an SLO has no sli (the seed's PATCH); the engine owns them after.
 COMPUTED_BY_ENGINE = ("error_budget_remaining", "status")
@@ -144,31 +143,18 @@ def _forget_computed_figures(slo: SLO) -> None:
 async def _resolve_active_alerts(session: AsyncSession, slo: SLO) -> None:
     """Nothing measures a manual SLO, so nothing would ever clear its burn-rate alerts."""
     now = utcnow()
-    for alert in await session.scalars(
-        select(SLOAlert).where(SLOAlert.slo_id == slo.id, SLOAlert.resolved_at.is_(None))
-    ):
-        alert.resolved_at = now
-        if alert.incident_id is not None:
-            record_event(
-                session,
-                organization_id=slo.organization_id,
-                incident_id=alert.incident_id,
-                type="slo_burn_rate_resolved",
-                source=ENGINE_ACTOR,
-                title=(
-                    f"{alert.severity.capitalize()} burn-rate alert on SLO {slo.name!r} closed: "
-                    "its sli was removed, so it is no longer measured"
-                ),
-                actor=ENGINE_ACTOR,
-                occurred_at=now,
-                metadata={
-                    "slo_id": str(slo.id),
-                    "severity": alert.severity,
-                    "rule": alert.rule,
-                    "started_at": alert.started_at.isoformat(),
-                    "reason": "sli_removed",
-                },
-            )
+    for alert in (await active_alerts(session, [slo.id])).get(slo.id, {}).values():
+        resolve_alert(
+            session,
+            slo,
+            alert,
+            now,
+            title=(
+                f"{alert.severity.capitalize()} burn-rate alert on SLO {slo.name!r} closed: "
+                "its sli was removed, so it is no longer measured"
+            ),
+            details={"reason": "sli_removed"},
+        )
 
 
 async def delete_slo(session: AsyncSession, organization_id: uuid.UUID, slo_id: uuid.UUID) -> None:
