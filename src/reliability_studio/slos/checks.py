@@ -24,25 +24,31 @@ from reliability_studio.telemetry.prometheus import (
 CHECK_WINDOW = timedelta(minutes=5)
 
 
-async def check_sli(client: PrometheusClient, sli: SLI) -> None:
-    """422 naming the field when Prometheus refuses the SLI; silent when unreachable."""
+async def check_sli(client: PrometheusClient, sli: SLI) -> SLI:
+    """422 naming the field when Prometheus refuses the SLI; silent when unreachable.
+
+    Returns the SLI to store: a latency SLI learns its bucket's exact `le` text here.
+    """
     try:
-        await _check(client, sli)
+        return await _check(client, sli)
     except PrometheusUnavailableError:
-        return
+        return sli
 
 
-async def _check(client: PrometheusClient, sli: SLI) -> None:
-    if isinstance(sli, LatencySLI):
+async def _check(client: PrometheusClient, sli: SLI) -> SLI:
+    if isinstance(sli, LatencySLI) and sli.le is None:
         buckets = await client.label_values("le", sli.histogram)
-        bounds = sorted({b for b in map(_bound, buckets) if not math.isnan(b)})
-        if bounds and not any(math.isclose(b, sli.threshold_seconds) for b in bounds):
-            listed = ", ".join(f"{b:g}" for b in bounds if math.isfinite(b))
+        bounds = {text: bound for text in buckets if not math.isnan(bound := _bound(text))}
+        matching = [t for t, b in bounds.items() if math.isclose(b, sli.threshold_seconds)]
+        if bounds and not matching:
+            listed = ", ".join(f"{b:g}" for b in sorted(bounds.values()) if math.isfinite(b))
             raise UnprocessableError(
                 f"threshold_seconds {sli.threshold_seconds:g} is not a bucket of "
                 f"{sli.histogram}; its buckets are: {listed}",
                 field="sli.threshold_seconds",
             )
+        if len(matching) == 1:
+            sli = sli.model_copy(update={"le": matching[0]})
     # Exactly what the engine will send (a `query` SLI inside max(), which needs a vector).
     for expr in measured_expressions(window_queries(sli, CHECK_WINDOW)):
         try:
@@ -51,6 +57,7 @@ async def _check(client: PrometheusClient, sli: SLI) -> None:
             raise UnprocessableError(
                 f"Prometheus refuses the SLI's query {expr!r}: {exc}", field="sli"
             ) from None
+    return sli
 
 
 def _bound(value: str) -> float:

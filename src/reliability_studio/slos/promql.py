@@ -114,7 +114,7 @@ def window_queries(sli: SLI, window: timedelta, le_label: str | None = None) -> 
         assert sli.good is not None
         return _good_and_total(f"sum(increase({sli.good}[{w}]))", total)
     if isinstance(sli, LatencySLI):
-        bucket = with_matcher(sli.histogram, le_matcher(sli.threshold_seconds, le_label))
+        bucket = with_matcher(sli.histogram, le_matcher(sli.threshold_seconds, le_label or sli.le))
         count = renamed(sli.histogram, sli.histogram_name_without_suffix() + "_count")
         return _good_and_total(f"sum(increase({bucket}[{w}]))", f"sum(increase({count}[{w}]))")
     if isinstance(sli, BoolGaugeSLI):

@@ -41,7 +41,7 @@ async def create_slo(
     queries are first checked against Prometheus when it can be reached.
     """
     if body.sli is not None:
-        await check_sli(request.app.state.prometheus_checker, body.sli)
+        body.sli = await check_sli(request.app.state.prometheus_checker, body.sli)
     slo = await slos.create_slo(session, organization_id, body)
     response.headers["Location"] = f"/api/slos/{slo.id}"
     return SLOOut.model_validate(slo)
@@ -78,7 +78,7 @@ async def update_slo(
     """Change an SLO, e.g. `{"error_budget_remaining": 85.5, "status": "healthy"}` for a
     manual one (409 for an SLO with an `sli`, whose figures the engine computes)."""
     if body.sli is not None:
-        await check_sli(request.app.state.prometheus_checker, body.sli)
+        body.sli = await check_sli(request.app.state.prometheus_checker, body.sli)
     return SLOOut.model_validate(await slos.update_slo(session, organization_id, slo_id, body))
 
 

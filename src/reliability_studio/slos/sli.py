@@ -13,7 +13,7 @@ when it can be reached, whether they select anything.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import promql_parser
 from pydantic import (
@@ -21,7 +21,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
     model_validator,
 )
 
@@ -100,6 +102,21 @@ class LatencySLI(BaseModel):
         description='The _bucket series, e.g. http_request_duration_seconds_bucket{job="api"}.'
     )
     threshold_seconds: float = Field(gt=0, le=86_400, allow_inf_nan=False)
+    le: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[0-9.eE+-]+$",
+        description="The bucket's `le` label exactly as the series write it (e.g. `0.30`). "
+        "Found in Prometheus when the SLO is saved; the usual spellings are tried otherwise.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unknown_le(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Stored and shown as sent: `le` appears only once it is known.
+        data: dict[str, Any] = handler(self)
+        if data.get("le") is None:
+            data.pop("le", None)
+        return data
 
     def histogram_name_without_suffix(self) -> str:
         """The histogram's base name: `x_bucket` → `x` (its `_count` is `x_count`)."""
