@@ -1,4 +1,4 @@
-"""Import and export OpenSLO v1 documents (see openslo.py for what is supported).
+"""Import and export OpenSLO v1 documents (see the openslo package for what is supported).
 
 An import is all-or-nothing: every document is checked first, and then every service and
 SLO is written in one transaction. An SLO is identified by its service and name: importing
