@@ -111,7 +111,7 @@ async def _store_safely(
 ) -> None:
     """Store one SLO's result; a failure is logged and never stops the others."""
     try:
-        await _store(sessionmaker, settings, slo_id, service_name, outcome, now)
+        await _store_batch(sessionmaker, settings, {slo_id: (service_name, outcome)}, now)
     except Exception:
         log.exception("storing an SLO evaluation failed", extra={"slo_id": str(slo_id)})
 
@@ -125,24 +125,6 @@ def _spec(slo: SLO) -> SLOSpec:
         timezone=slo.timezone,
         sli=SLI_ADAPTER.validate_python(slo.sli),
     )
-
-
-async def _store(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    slo_id: uuid.UUID,
-    service_name: str,
-    outcome: Outcome,
-    now: datetime,
-) -> None:
-    async with sessionmaker() as session:
-        slo = await session.get(SLO, slo_id)
-        if slo is not None:
-            active = await active_alerts(session, [slo_id])
-            await _record(
-                session, settings, slo, service_name, outcome, now, active.get(slo_id, {})
-            )
-        await session.commit()
 
 
 async def _record(
