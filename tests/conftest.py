@@ -15,14 +15,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 
+from reliability_studio.alerts.rules_service import default_rule_rows
 from reliability_studio.app import create_app
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine
 from reliability_studio.db.migrate import upgrade_to_head
 from reliability_studio.db.models import (
     SLO,
+    Alert,
+    AlertGroup,
+    CorrelationRule,
     Incident,
     IncidentService,
     IncidentTask,
@@ -31,17 +35,23 @@ from reliability_studio.db.models import (
     SLOSnapshot,
     TimelineEvent,
 )
+from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 from tests.support.postgres import PostgresServer
 
 BACKENDS = ("sqlite", "postgresql")
 # API tests do not run the background SLO scheduler, and no Prometheus answers at this
 # address (port 1 refuses at once); the SLO engine tests start a real one.
+# Nor the alert correlator: the alert tests turn it on (tests/alerts/conftest.py).
 QUIET_ENGINE: dict[str, Any] = {
     "slo_engine_enabled": False,
+    "alert_correlation_enabled": False,
     "prometheus_url": "http://127.0.0.1:1",
 }
 # Children before parents, so that foreign keys never object.
 TABLES_TO_EMPTY = (
+    Alert,
+    AlertGroup,
+    CorrelationRule,
     SLOAlert,
     SLOSnapshot,
     TimelineEvent,
@@ -109,5 +119,9 @@ async def _empty_tables(settings: Settings) -> None:
         async with engine.begin() as connection:
             for table in TABLES_TO_EMPTY:
                 await connection.execute(delete(table))
+            # Every test starts with the rules a fresh install has.
+            await connection.execute(
+                insert(CorrelationRule), default_rule_rows(DEFAULT_ORGANIZATION_ID)
+            )
     finally:
         await engine.dispose()

@@ -11,6 +11,10 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from reliability_studio import __version__
+from reliability_studio.alerts.correlator import Correlator
+from reliability_studio.alerts.intake import IngestGate
+from reliability_studio.alerts.router import router as alerts_router
+from reliability_studio.alerts.rules_router import router as correlation_rules_router
 from reliability_studio.api.health import router as health_router
 from reliability_studio.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from reliability_studio.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
@@ -30,7 +34,7 @@ from reliability_studio.timeline.router import router as timeline_router
 
 DESCRIPTION = """
 Reliability Studio keeps your service catalog, runs incidents with a timeline and action
-items, and tracks SLOs.
+items, tracks SLOs, and turns alerts into incidents.
 
 Errors are `application/problem+json` (RFC 9457); validation errors list the fields.
 Lists return `{"items": [...], "next_cursor": ...}`; pass `next_cursor` back as `cursor`.
@@ -58,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.slo_engine_enabled:
             scheduler = SLOScheduler(app.state.sessionmaker, app.state.prometheus, settings)
             background.append(asyncio.create_task(scheduler.run_forever(), name="slo-scheduler"))
+        if settings.alert_correlation_enabled:
+            correlator = Correlator(app.state.sessionmaker, settings)
+            app.state.correlator = correlator
+            background.append(asyncio.create_task(correlator.run_forever(), name="correlator"))
         try:
             yield
         finally:
@@ -76,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.ingest_gate = IngestGate(settings)
     _document_problems_as_problem_json(app)
     metrics.watch_pool(lambda: getattr(getattr(app.state, "engine", None), "pool", None))
 
@@ -89,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         slos_router,
         slo_rules_router,
         openslo_router,
+        alerts_router,
+        correlation_rules_router,
     ):
         app.include_router(router)
 

@@ -9,7 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+import limits
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reliability_studio.db.urls import DatabaseURL, parse_database_url
@@ -58,15 +59,45 @@ class Settings(BaseSettings):
     slo_history_retention_days: int = Field(default=90, ge=1)
     prometheus_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    alert_service_labels: Annotated[tuple[str, ...], NoDecode] = ("service",)
+    alert_create_unknown_services: bool = False
+    alert_correlation_enabled: bool = True
+    alert_correlation_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    alert_correlation_poll_seconds: float = Field(default=1.0, gt=0)
+    alert_timeline_detail_limit: int = Field(default=10, ge=0)
+    alert_storm_summary_seconds: float = Field(default=60.0, ge=0)
+    alert_max_batch: int = Field(default=1000, ge=1)
+    ingest_token_alertmanager: SecretStr | None = None
+    ingest_token_grafana: SecretStr | None = None
+    ingest_token_alerts: SecretStr | None = None
+    ingest_token_locations: Annotated[tuple[Literal["header", "query"], ...], NoDecode] = (
+        "header",
+        "query",
+    )
+    ingest_rate_limit: str = "20000/second"
+
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator(
+        "cors_origins", "alert_service_labels", "ingest_token_locations", mode="before"
+    )
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         """Accept a comma-separated list, as environment variables are strings."""
         if isinstance(value, str):
-            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("ingest_rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit; write e.g. '20000/second' or '600/minute'"
+            ) from None
         return value
 
     @field_validator("database_url")

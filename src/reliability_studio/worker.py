@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 
+from reliability_studio.alerts.correlator import Correlator
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.slos.scheduler import SLOScheduler
@@ -19,13 +20,17 @@ log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings) -> None:
-    """Run the SLO scheduler until SIGTERM or SIGINT, then stop cleanly."""
+    """Run the SLO scheduler and the alert correlator until SIGTERM or SIGINT."""
     engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
     prometheus = PrometheusClient(
         settings.prometheus_url, timeout_seconds=settings.prometheus_timeout_seconds
     )
-    scheduler = SLOScheduler(create_sessionmaker(engine), prometheus, settings)
-    task = asyncio.create_task(scheduler.run_forever(), name="slo-scheduler")
+    scheduler = SLOScheduler(sessionmaker, prometheus, settings)
+    jobs = [scheduler.run_forever()]
+    if settings.alert_correlation_enabled:
+        jobs.append(Correlator(sessionmaker, settings).run_forever())
+    task = asyncio.ensure_future(asyncio.gather(*jobs))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, task.cancel)

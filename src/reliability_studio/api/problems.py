@@ -54,11 +54,13 @@ class ProblemError(Exception):
         *,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
+        self.extensions = extensions or {}
 
 
 class NotFoundError(ProblemError):
@@ -93,6 +95,16 @@ class ServiceUnavailableError(ProblemError):
     title = "Service Unavailable"
 
 
+class UnauthorizedError(ProblemError):
+    status = 401
+    title = "Unauthorized"
+
+
+class TooManyRequestsError(ProblemError):
+    status = 429
+    title = "Too Many Requests"
+
+
 def problem_response(
     status: int,
     title: str,
@@ -101,14 +113,15 @@ def problem_response(
     request_id: str | None = None,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
-    """A problem+json response."""
+    """A problem+json response; `extensions` are extra members (RFC 9457, section 3.2)."""
     body = Problem(title=title, status=status, detail=detail, request_id=request_id, errors=errors)
     all_headers = dict(headers or {})
     if request_id:
         all_headers["X-Request-ID"] = request_id
     return Response(
-        content=orjson.dumps(body.model_dump(exclude_none=True)),
+        content=orjson.dumps({**(extensions or {}), **body.model_dump(exclude_none=True)}),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=all_headers,
@@ -177,6 +190,7 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
         request_id=request_id_of(request),
         errors=exc.errors,
         headers=exc.headers,
+        extensions=exc.extensions,
     )
 
 

@@ -1,5 +1,6 @@
 """Imports every table so that `Base.metadata` is complete (for Alembic and tests)."""
 
+from reliability_studio.alerts.models import Alert, AlertGroup, CorrelationRule
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import Base
 from reliability_studio.incidents.models import Incident, IncidentService
@@ -10,7 +11,10 @@ from reliability_studio.timeline.models import TimelineEvent
 
 __all__ = [
     "SLO",
+    "Alert",
+    "AlertGroup",
     "Base",
+    "CorrelationRule",
     "Incident",
     "IncidentService",
     "IncidentTask",

@@ -206,15 +206,7 @@ async def update_incident(
     changed = False  # tracked by hand: autoflush (before the service query) empties session.dirty
     target_status = changes.pop("status", incident.status)
     if target_status != incident.status:
-        _change_status(incident, target_status, now)
-        record_event(
-            session,
-            type="status_change",
-            title=f"Status changed from {incident.status} to {target_status}",
-            metadata={"from": incident.status, "to": target_status},
-            **event_args,
-        )
-        incident.status = target_status
+        change_status(session, incident, target_status, actor=actor, now=now)
         changed = True
 
     new_severity = changes.pop("severity", incident.severity)
@@ -277,7 +269,29 @@ def incident_out(incident: Incident) -> IncidentOut:
     )
 
 
-def _change_status(incident: Incident, target: Status, now: datetime) -> None:
+def change_status(
+    session: AsyncSession, incident: Incident, target: Status, *, actor: str, now: datetime
+) -> None:
+    """Move the incident to `target` with its `status_change` event (uncommitted).
+
+    409 naming `status` when the lifecycle does not allow the move.
+    """
+    _apply_transition(incident, target, now)
+    record_event(
+        session,
+        organization_id=incident.organization_id,
+        incident_id=incident.id,
+        type="status_change",
+        title=f"Status changed from {incident.status} to {target}",
+        actor=actor,
+        occurred_at=now,
+        metadata={"from": incident.status, "to": target},
+    )
+    incident.status = target
+    incident.updated_at = now
+
+
+def _apply_transition(incident: Incident, target: Status, now: datetime) -> None:
     refusal = transition_refusal(incident.status, target)  # type: ignore[arg-type]
     if refusal is not None:
         raise ConflictError(

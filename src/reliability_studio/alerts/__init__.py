@@ -1,0 +1,1 @@
+"""Alert handling: Alertmanager-compatible fingerprints and label matchers."""

@@ -1,0 +1,263 @@
+"""One correlation pass: claim alerts whose state the correlator has not seen, put firing
+ones in their group, and let the groups act on their incidents (see `group_effects.py`).
+
+Everything a pass does, including clearing `needs_correlation`, commits in one
+transaction, so a crash mid-pass leaves the alerts pending and the next pass redoes it.
+On PostgreSQL an advisory lock lets one pass run at a time across every process (group
+creation must not race), and the claimed rows stay locked so that an ingest which
+changes one of them waits and then flags it again. SQLite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reliability_studio.alerts.group_effects import GroupWork, apply_group_work, flush_summaries
+from reliability_studio.alerts.grouping import (
+    RuleSpec,
+    alert_severity,
+    expiry_reason,
+    group_key,
+    group_labels,
+    most_severe,
+    select_rule,
+)
+from reliability_studio.alerts.models import Alert, AlertGroup, CorrelationRule
+from reliability_studio.alerts.rules_service import rule_spec
+from reliability_studio.db.base import utcnow
+from reliability_studio.incidents.models import Incident
+
+# Any fixed 64-bit number: the advisory lock that makes correlation passes take turns.
+CORRELATION_LOCK_KEY = 0x52535F414C455254
+
+
+@dataclass(frozen=True)
+class CorrelationSettings:
+    """What a pass needs to know, taken from `Settings`."""
+
+    batch_size: int = 1000
+    detail_limit: int = 10
+    summary_interval: timedelta = timedelta(seconds=60)
+
+
+@dataclass
+class _Rules:
+    """An organization's rules: the enabled ones in order, and every one by id."""
+
+    enabled: list[RuleSpec]
+    by_id: dict[uuid.UUID, RuleSpec]
+
+
+async def correlate_pending(
+    session: AsyncSession, settings: CorrelationSettings, now: datetime | None = None
+) -> int:
+    """Run one pass and commit it; returns how many alerts it took (0: nothing to do)."""
+    now = now or utcnow()
+    if not await _take_turn(session):
+        return 0
+    alerts = await _claim(session, settings.batch_size)
+    rules = await _rules_of(session, {alert.organization_id for alert in alerts})
+    groups = await _groups_for(session, alerts, rules)
+    incidents = await _incidents_of(session, groups.values())
+
+    work: dict[uuid.UUID, GroupWork] = {}
+    updates: list[dict[str, Any]] = []
+    for alert in alerts:
+        updates.append(_route(alert, rules[alert.organization_id], groups, incidents, work, now))
+    session.add_all(group for group in groups.values() if group.id in work)
+    await session.flush()  # new groups exist before alerts point at them
+    if updates:
+        await session.execute(update(Alert), updates)
+    for group_work in work.values():
+        await apply_group_work(session, group_work, incidents, settings, now)
+    await flush_summaries(session, settings.summary_interval, now)
+    await session.commit()
+    return len(alerts)
+
+
+async def _take_turn(session: AsyncSession) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(CORRELATION_LOCK_KEY))))
+
+
+async def _claim(session: AsyncSession, limit: int) -> list[Alert]:
+    query = (
+        select(Alert)
+        .where(Alert.needs_correlation.is_(True))
+        .order_by(Alert.updated_at, Alert.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(await session.scalars(query))
+
+
+async def _rules_of(
+    session: AsyncSession, organization_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, _Rules]:
+    found = {org: _Rules(enabled=[], by_id={}) for org in organization_ids}
+    if not organization_ids:
+        return found
+    for rule in await session.scalars(
+        select(CorrelationRule)
+        .where(CorrelationRule.organization_id.in_(organization_ids))
+        .order_by(CorrelationRule.position, CorrelationRule.name)
+    ):
+        spec = rule_spec(rule)
+        found[rule.organization_id].by_id[spec.id] = spec
+        if rule.enabled:
+            found[rule.organization_id].enabled.append(spec)
+    return found
+
+
+GroupIndex = dict[tuple[uuid.UUID, uuid.UUID | None, str] | uuid.UUID, AlertGroup]
+
+
+async def _groups_for(
+    session: AsyncSession, alerts: Sequence[Alert], rules: dict[uuid.UUID, _Rules]
+) -> GroupIndex:
+    """The groups the alerts may touch: by id (for resolves) and by live key (for joins)."""
+    ids = {alert.alert_group_id for alert in alerts if alert.alert_group_id is not None}
+    keys: set[str] = set()
+    for alert in alerts:
+        if _is_new_firing(alert):
+            rule = select_rule(rules[alert.organization_id].enabled, alert.labels)
+            if rule is not None and rule.opens_incidents:
+                keys.add(group_key(rule, alert.labels))
+    index: GroupIndex = {}
+    conditions: list[ColumnElement[bool]] = []
+    if ids:
+        conditions.append(AlertGroup.id.in_(ids))
+    if keys:
+        conditions.append(AlertGroup.group_key.in_(keys) & (AlertGroup.status != "closed"))
+    for condition in conditions:
+        for group in await session.scalars(select(AlertGroup).where(condition)):
+            index[group.id] = group
+            if group.status != "closed":
+                index[(group.organization_id, group.rule_id, group.group_key)] = group
+    return index
+
+
+async def _incidents_of(session: AsyncSession, groups: Any) -> dict[uuid.UUID, Incident]:
+    ids = {group.incident_id for group in groups if group.incident_id is not None}
+    if not ids:
+        return {}
+    return {
+        incident.id: incident
+        for incident in await session.scalars(select(Incident).where(Incident.id.in_(ids)))
+    }
+
+
+def _is_new_firing(alert: Alert) -> bool:
+    return alert.status == "firing" and alert.correlated_status is None
+
+
+def _route(
+    alert: Alert,
+    rules: _Rules,
+    groups: GroupIndex,
+    incidents: dict[uuid.UUID, Incident],
+    work: dict[uuid.UUID, GroupWork],
+    now: datetime,
+) -> dict[str, Any]:
+    """Decide what one alert does; returns its row update (applied in bulk)."""
+    change: dict[str, Any] = {
+        "id": alert.id,
+        "needs_correlation": False,
+        "correlated_status": alert.status,
+        "alert_group_id": alert.alert_group_id,
+        "incident_id": alert.incident_id,
+    }
+    if _is_new_firing(alert):
+        rule = select_rule(rules.enabled, alert.labels)
+        if rule is None or not rule.opens_incidents:
+            return change
+        group = _live_group(alert, rule, groups, incidents, now)
+        _join(group, alert, rule)
+        change["alert_group_id"] = group.id
+        change["incident_id"] = group.incident_id
+        _work_of(work, group, rule).firing.append(alert)
+    elif alert.status == "resolved" and alert.correlated_status == "firing":
+        joined = groups.get(alert.alert_group_id) if alert.alert_group_id else None
+        if joined is not None:
+            joined.firing_count = max(0, joined.firing_count - 1)
+            owner = rules.by_id.get(joined.rule_id) if joined.rule_id else None
+            _work_of(work, joined, owner).resolved.append(alert)
+    return change
+
+
+def _live_group(
+    alert: Alert,
+    rule: RuleSpec,
+    groups: GroupIndex,
+    incidents: dict[uuid.UUID, Incident],
+    now: datetime,
+) -> AlertGroup:
+    """The group this alert joins: the live one of its key, or a new one."""
+    key = group_key(rule, alert.labels)
+    index_key = (alert.organization_id, rule.id, key)
+    live = groups.get(index_key)
+    previous_incident_id = None
+    if live is not None:
+        group = live
+        incident = incidents.get(group.incident_id) if group.incident_id else None
+        reason = expiry_reason(
+            rule,
+            last_alert_at=group.last_alert_at,
+            alert_started_at=alert.starts_at,
+            incident_opened_at=incident.created_at if incident else None,
+            incident_status=incident.status if incident else None,
+            now=now,
+        )
+        if reason is None:
+            return group
+        group.status = "closed"
+        group.closed_at = now
+        previous_incident_id = group.incident_id or group.previous_incident_id
+    group = AlertGroup(
+        id=uuid.uuid4(),
+        organization_id=alert.organization_id,
+        rule_id=rule.id,
+        rule_name=rule.name,
+        group_key=key,
+        group_labels=group_labels(rule, alert.labels),
+        status="pending",
+        previous_incident_id=previous_incident_id,
+        severity=alert_severity(rule, alert.labels),
+        first_alert_at=alert.starts_at,
+        last_alert_at=alert.starts_at,
+        alert_count=0,
+        firing_count=0,
+        detail_events=0,
+        unsummarised_firing=0,
+        unsummarised_resolved=0,
+        unsummarised_names={},
+        created_at=now,
+        updated_at=now,
+    )
+    groups[index_key] = group
+    groups[group.id] = group
+    return group
+
+
+def _join(group: AlertGroup, alert: Alert, rule: RuleSpec) -> None:
+    group.alert_count += 1
+    group.firing_count += 1
+    group.last_alert_at = max(group.last_alert_at, alert.starts_at)
+    group.severity = most_severe(group.severity, alert_severity(rule, alert.labels))  # type: ignore[arg-type]
+
+
+def _work_of(
+    work: dict[uuid.UUID, GroupWork], group: AlertGroup, rule: RuleSpec | None
+) -> GroupWork:
+    if group.id not in work:
+        work[group.id] = GroupWork(group=group, rule=rule)
+    return work[group.id]
