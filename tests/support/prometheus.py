@@ -2,7 +2,9 @@
 
 History is written as OpenMetrics text and turned into TSDB blocks with
 `promtool tsdb create-blocks-from openmetrics` before the server starts (DESIGN.md, "Real
-components"). The server scrapes nothing: its data is exactly what the test backfilled.
+components"). The server scrapes nothing: its data is exactly what the test backfilled. (A
+test that wants live data instead, such as the alert chain, gives `start()` `scrape_targets`,
+which are scraped every second.)
 
 `make test` installs Prometheus when it is missing. When the binaries are still not there, the
 tests that need them fail with a clear message: they never skip.
@@ -46,6 +48,7 @@ SeriesKind = Literal["counter", "gauge"]
 READY_TIMEOUT_SECONDS = 20.0
 RETENTION = "400d"
 MAX_BLOCK_DURATION = "744h"  # 31 d; promtool rounds it down to its 486 h (~20 d) block range
+SCRAPE_JOB = "scrape"
 
 
 def find_binary(name: str) -> Path:
@@ -193,12 +196,28 @@ class PrometheusServer:
         rule_files: Sequence[Path] | None = None,
         alertmanager_url: str | None = None,
         evaluation_interval: str = "1s",
+        scrape_targets: Sequence[str] = (),
+        scrape_interval: str = "1s",
     ) -> Path:
-        """Write prometheus.yml: no scrape jobs, the rule files, and an Alertmanager if given."""
+        """Write prometheus.yml: the rule files, and an Alertmanager if given.
+
+        Nothing is scraped unless `scrape_targets` (`host:port`, metrics at `/metrics`) are
+        given: they form one job, `scrape`, scraped every `scrape_interval`.
+        """
+        scrape_configs: list[dict[str, Any]] = []
+        if scrape_targets:
+            scrape_configs.append(
+                {
+                    "job_name": SCRAPE_JOB,
+                    "scrape_interval": scrape_interval,
+                    "scrape_timeout": scrape_interval,
+                    "static_configs": [{"targets": list(scrape_targets)}],
+                }
+            )
         config: dict[str, Any] = {
             "global": {"evaluation_interval": evaluation_interval},
             "rule_files": [str(Path(rule).resolve()) for rule in rule_files or []],
-            "scrape_configs": [],
+            "scrape_configs": scrape_configs,
         }
         if alertmanager_url is not None:
             parts = urlsplit(alertmanager_url)
@@ -220,12 +239,21 @@ class PrometheusServer:
         rule_files: Sequence[Path] | None = None,
         alertmanager_url: str | None = None,
         evaluation_interval: str = "1s",
+        scrape_targets: Sequence[str] = (),
+        scrape_interval: str = "1s",
+        resend_delay: str = "5s",
     ) -> None:
-        """Start the server and wait until `/-/ready` answers 200 (its rules are loaded by then)."""
+        """Start the server and wait until `/-/ready` answers 200 (its rules are loaded by then).
+
+        `resend_delay` is how often a firing alert is sent again to the Alertmanager (a resolved
+        one leaves at the first evaluation that finds it resolved, whatever this delay).
+        """
         if self.running:
             raise RuntimeError("Prometheus is already running")
         self.data.mkdir(parents=True, exist_ok=True)
-        self.write_config(rule_files, alertmanager_url, evaluation_interval)
+        self.write_config(
+            rule_files, alertmanager_url, evaluation_interval, scrape_targets, scrape_interval
+        )
         command = [
             str(self.prometheus_bin),
             f"--config.file={self.config_path}",
@@ -233,7 +261,7 @@ class PrometheusServer:
             f"--storage.tsdb.retention.time={RETENTION}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--web.enable-lifecycle",
-            "--rules.alert.resend-delay=5s",
+            f"--rules.alert.resend-delay={resend_delay}",
             "--rules.alert.for-grace-period=1s",
         ]
         with self.log_path.open("ab") as log:
