@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             scheduler = SLOScheduler(app.state.sessionmaker, app.state.prometheus, settings)
             background.append(asyncio.create_task(scheduler.run_forever(), name="slo-scheduler"))
         if settings.alert_correlation_enabled:
-            correlator = Correlator(app.state.sessionmaker, settings)
+            correlator = Correlator(app.state.sessionmaker, settings, metrics)
             app.state.correlator = correlator
             background.append(asyncio.create_task(correlator.run_forever(), name="correlator"))
         try:
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.ingest_gate = IngestGate(settings)
+    app.state.ingest_gate = IngestGate(settings, metrics)
     _document_problems_as_problem_json(app)
     metrics.watch_pool(lambda: getattr(getattr(app.state, "engine", None), "pool", None))
 

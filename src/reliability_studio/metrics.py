@@ -35,6 +35,36 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.alerts_received = Counter(
+            "alerts_received_total",
+            "Alert messages stored, by integration and outcome "
+            "(created, updated, duplicate, stale).",
+            ["integration", "outcome"],
+            registry=self.registry,
+        )
+        self.alerts_refused = Counter(
+            "alerts_refused_total",
+            "Ingestion requests refused before storing, by integration and reason.",
+            ["integration", "reason"],
+            registry=self.registry,
+        )
+        self.alerts_unknown_service = Counter(
+            "alerts_unknown_service_total",
+            "Alert messages naming a service that is not in the catalog.",
+            registry=self.registry,
+        )
+        self.correlation_alerts = Counter(
+            "alerts_correlated_total",
+            "Alerts the correlator has acted on.",
+            registry=self.registry,
+        )
+        self.correlation_pass_seconds = Histogram(
+            "alert_correlation_pass_seconds",
+            "Duration of correlation passes that took alerts.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished request."""
         self.requests.labels(method, route, str(status)).inc()

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reliability_studio.alerts.correlation import CorrelationSettings, correlate_pending
 from reliability_studio.config import Settings
+from reliability_studio.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,14 @@ def correlation_settings(settings: Settings) -> CorrelationSettings:
 class Correlator:
     """Runs correlation passes until stopped; `wake()` asks for one now."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.metrics = metrics
         self.settings = correlation_settings(settings)
         self.poll_seconds = settings.alert_correlation_poll_seconds
         self._wake = asyncio.Event()
@@ -59,5 +67,10 @@ class Correlator:
 
     async def run_once(self) -> int:
         """One pass in its own session; returns how many alerts it took."""
+        started = time.perf_counter()
         async with self.sessionmaker() as session:
-            return await correlate_pending(session, self.settings)
+            taken = await correlate_pending(session, self.settings)
+        if taken and self.metrics is not None:
+            self.metrics.correlation_alerts.inc(taken)
+            self.metrics.correlation_pass_seconds.observe(time.perf_counter() - started)
+        return taken

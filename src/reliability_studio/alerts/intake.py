@@ -20,6 +20,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 
 from reliability_studio.api.problems import TooManyRequestsError, UnauthorizedError
 from reliability_studio.config import Settings
+from reliability_studio.metrics import Metrics
 
 TOKEN_HEADER = "X-Integration-Token"  # noqa: S105 - a header name, not a secret
 
@@ -27,7 +28,8 @@ TOKEN_HEADER = "X-Integration-Token"  # noqa: S105 - a header name, not a secret
 class IngestGate:
     """Authenticates and rate-limits ingestion requests for one process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics
         self._tokens = {
             "alertmanager": settings.ingest_token_alertmanager,
             "grafana": settings.ingest_token_grafana,
@@ -47,6 +49,7 @@ class IngestGate:
         for offered in self._offered_tokens(request):
             if hmac.compare_digest(offered.encode(), expected):
                 return
+        self._refused(integration, "unauthorized")
         raise UnauthorizedError(
             f"the {integration} integration needs its token: " + " or ".join(self._where()),
             headers={"WWW-Authenticate": 'Bearer realm="alert ingestion"'},
@@ -56,6 +59,7 @@ class IngestGate:
         """429 with Retry-After when `alerts` more would pass the integration's limit."""
         if self._limiter.hit(self._limit, integration, cost=max(alerts, 1)):
             return
+        self._refused(integration, "rate_limited")
         stats = self._limiter.get_window_stats(self._limit, integration)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise TooManyRequestsError(
@@ -67,6 +71,10 @@ class IngestGate:
                 "alerts_in_request": alerts,
             },
         )
+
+    def _refused(self, integration: str, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.alerts_refused.labels(integration, reason).inc()
 
     def _offered_tokens(self, request: Request) -> list[str]:
         offered = []

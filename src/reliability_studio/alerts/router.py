@@ -233,10 +233,25 @@ async def _store(
             await session.rollback()
             if attempt == INGEST_ATTEMPTS or not _is_race(error):
                 raise
+    _count(request, integration, result[0])
     correlator = getattr(request.app.state, "correlator", None)
     if correlator is not None:
         correlator.wake()
     return result
+
+
+def _count(request: Request, integration: str, summary: IngestSummary) -> None:
+    metrics = request.app.state.metrics
+    for outcome, count in (
+        ("created", summary.created),
+        ("updated", summary.updated),
+        ("duplicate", summary.duplicates),
+        ("stale", summary.stale),
+    ):
+        if count:
+            metrics.alerts_received.labels(integration, outcome).inc(count)
+    if summary.unknown_services:
+        metrics.alerts_unknown_service.inc(len(summary.unknown_services))
 
 
 def _is_race(error: Exception) -> bool:
