@@ -91,7 +91,7 @@ async def _take_turn(session: AsyncSession) -> bool:
 async def _claim(session: AsyncSession, limit: int) -> list[Alert]:
     query = (
         select(Alert)
-        .where(Alert.needs_correlation.is_(True))
+        .where(Alert.needs_correlation)
         .order_by(Alert.updated_at, Alert.id)
         .limit(limit)
     )

@@ -173,7 +173,7 @@ async def _latest(
         .where(
             Alert.organization_id == organization_id,
             Alert.fingerprint.in_(fingerprints),
-            Alert.is_latest.is_(True),
+            Alert.is_latest,
         )
         .order_by(Alert.fingerprint)  # one lock order for everyone: no deadlocks
     )

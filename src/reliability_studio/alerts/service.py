@@ -85,7 +85,9 @@ def _conditions(filters: AlertFilters) -> list[ColumnElement[bool]]:
     if filters.fingerprint is not None:
         conditions.append(Alert.fingerprint == filters.fingerprint)
     if filters.correlated is not None:
-        conditions.append(Alert.needs_correlation.is_(not filters.correlated))
+        # Bare column or its negation: what the partial index's predicate can match.
+        pending: ColumnElement[bool] = Alert.needs_correlation.expression
+        conditions.append(~pending if filters.correlated else pending)
     conditions.extend(label_condition(matcher) for matcher in filters.matchers)
     return conditions
 
