@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from reliability_studio import __version__
 from reliability_studio.alerts.correlator import Correlator
+from reliability_studio.alerts.ingest_router import routers as ingest_routers
 from reliability_studio.alerts.intake import IngestGate
 from reliability_studio.alerts.router import router as alerts_router
 from reliability_studio.alerts.rules_router import router as correlation_rules_router
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         slos_router,
         slo_rules_router,
         openslo_router,
+        *ingest_routers,
         alerts_router,
         correlation_rules_router,
     ):

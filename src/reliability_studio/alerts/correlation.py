@@ -19,7 +19,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reliability_studio.alerts.group_effects import GroupWork, apply_group_work, flush_summaries
+from reliability_studio.alerts.group_effects import (
+    GroupWork,
+    apply_effects,
+    flush_summaries,
+    open_due_incidents,
+)
 from reliability_studio.alerts.grouping import (
     RuleSpec,
     alert_severity,
@@ -68,18 +73,33 @@ async def correlate_pending(
     incidents = await _incidents_of(session, groups.values())
 
     work: dict[uuid.UUID, GroupWork] = {}
-    updates: list[dict[str, Any]] = []
-    for alert in alerts:
-        updates.append(_route(alert, rules[alert.organization_id], groups, incidents, work, now))
-    session.add_all(group for group in groups.values() if group.id in work)
+    joined = [
+        _route(alert, rules[alert.organization_id], groups, incidents, work, now)
+        for alert in alerts
+    ]
+    session.add_all(item.group for item in work.values())
     await session.flush()  # new groups exist before alerts point at them
-    if updates:
-        await session.execute(update(Alert), updates)
-    for group_work in work.values():
-        await apply_group_work(session, group_work, incidents, settings, now)
+    await open_due_incidents(session, list(work.values()), incidents)
+    if alerts:
+        await session.execute(
+            update(Alert),
+            [_settled(alert, group) for alert, group in zip(alerts, joined, strict=True)],
+        )
+    await apply_effects(session, list(work.values()), incidents, settings, now)
     await flush_summaries(session, settings.summary_interval, now)
     await session.commit()
     return len(alerts)
+
+
+def _settled(alert: Alert, joined: AlertGroup | None) -> dict[str, Any]:
+    """The alert's row once correlated: its group and incident, and no longer pending."""
+    return {
+        "id": alert.id,
+        "needs_correlation": False,
+        "correlated_status": alert.status,
+        "alert_group_id": joined.id if joined is not None else alert.alert_group_id,
+        "incident_id": joined.incident_id if joined is not None else alert.incident_id,
+    }
 
 
 async def _take_turn(session: AsyncSession) -> bool:
@@ -167,31 +187,23 @@ def _route(
     incidents: dict[uuid.UUID, Incident],
     work: dict[uuid.UUID, GroupWork],
     now: datetime,
-) -> dict[str, Any]:
-    """Decide what one alert does; returns its row update (applied in bulk)."""
-    change: dict[str, Any] = {
-        "id": alert.id,
-        "needs_correlation": False,
-        "correlated_status": alert.status,
-        "alert_group_id": alert.alert_group_id,
-        "incident_id": alert.incident_id,
-    }
+) -> AlertGroup | None:
+    """Put the alert in its group's work; returns the group a new firing alert joined."""
     if _is_new_firing(alert):
         rule = select_rule(rules.enabled, alert.labels)
         if rule is None or not rule.opens_incidents:
-            return change
+            return None
         group = _live_group(alert, rule, groups, incidents, now)
         _join(group, alert, rule)
-        change["alert_group_id"] = group.id
-        change["incident_id"] = group.incident_id
         _work_of(work, group, rule).firing.append(alert)
-    elif alert.status == "resolved" and alert.correlated_status == "firing":
+        return group
+    if alert.status == "resolved" and alert.correlated_status == "firing":
         joined = groups.get(alert.alert_group_id) if alert.alert_group_id else None
         if joined is not None:
             joined.firing_count = max(0, joined.firing_count - 1)
             owner = rules.by_id.get(joined.rule_id) if joined.rule_id else None
             _work_of(work, joined, owner).resolved.append(alert)
-    return change
+    return None
 
 
 def _live_group(

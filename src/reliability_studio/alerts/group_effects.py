@@ -1,6 +1,10 @@
-"""What a correlation group does to its incident after a pass has routed alerts to it:
-open the incident at the threshold, put alerts on the timeline (bounded in a storm),
-link newly affected services, raise the severity, reopen, and resolve.
+"""What correlation groups do to their incidents after a pass has routed alerts to them:
+open incidents at the threshold, put alerts on the timeline (bounded in a storm), link
+newly affected services, raise the severity, reopen, and resolve.
+
+Everything here works on all the groups of a pass at once, with a fixed number of queries
+however many groups a storm touches: a pass over 1,000 alerts of 1,000 groups must not
+cost thousands of round trips.
 
 Incidents a human has worked on are left to humans: no automatic severity or status
 change once anyone but the engines has written on the timeline or added a task.
@@ -9,21 +13,23 @@ change once anyone but the engines has written on the timeline or added a task.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.alerts.grouping import RuleSpec, is_more_severe
 from reliability_studio.alerts.models import Alert, AlertGroup
 from reliability_studio.alerts.storm import split_detail, summary_due, summary_title
+from reliability_studio.catalog.models import Service
 from reliability_studio.incidents.lifecycle import transition_refusal
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.incidents.schemas import IncidentCreate
-from reliability_studio.incidents.service import add_incident, change_status
+from reliability_studio.incidents.service import add_incidents, change_status
 from reliability_studio.tasks.models import IncidentTask
 from reliability_studio.timeline.models import TimelineEvent
 from reliability_studio.timeline.service import record_event
@@ -41,62 +47,79 @@ class GroupWork:
     rule: RuleSpec | None
     firing: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
+    # Alerts that waited in the group for its threshold; set when the incident opens.
+    earlier: list[Alert] = field(default_factory=list)
+    opened: bool = False
 
 
-async def apply_group_work(
+async def open_due_incidents(
+    session: AsyncSession, works: Sequence[GroupWork], incidents: dict[uuid.UUID, Incident]
+) -> None:
+    """Open an incident for every pending group that has reached its threshold."""
+    due = [
+        work
+        for work in works
+        if work.group.status == "pending"
+        and work.rule is not None
+        and work.group.alert_count >= work.rule.threshold
+        and work.group.firing_count > 0
+    ]
+    if not due:
+        return
+    await _load_earlier_alerts(session, due)
+    services = await _services_of(session, due)
+    by_organization: dict[uuid.UUID, list[GroupWork]] = defaultdict(list)
+    for work in due:
+        by_organization[work.group.organization_id].append(work)
+    for organization_id, group_works in by_organization.items():
+        items = [_incident_of(work, services) for work in group_works]
+        opened = await add_incidents(session, organization_id, CORRELATION_ACTOR, items)
+        for work, incident in zip(group_works, opened, strict=True):
+            work.group.status = "open"
+            work.group.incident_id = incident.id
+            work.opened = True
+            incidents[incident.id] = incident
+            _note_previous_incident(session, work.group, incident)
+    waited = [work for work in due if work.earlier]
+    if waited:
+        table = cast(Table, Alert.__table__)  # the Core table: executemany by group id
+        await session.execute(
+            update(table)
+            .where(table.c.alert_group_id == bindparam("group_id"))
+            .values(incident_id=bindparam("new_incident_id")),
+            [
+                {"group_id": work.group.id, "new_incident_id": work.group.incident_id}
+                for work in waited
+            ],
+        )
+
+
+async def apply_effects(
     session: AsyncSession,
-    work: GroupWork,
+    works: Sequence[GroupWork],
     incidents: dict[uuid.UUID, Incident],
     settings: Any,
     now: datetime,
 ) -> None:
-    """Apply one group's share of a pass to its incident (uncommitted)."""
-    group, rule = work.group, work.rule
-    group.updated_at = now
-    earlier: list[Alert] = []
-    if group.status == "pending" and rule is not None and group.alert_count >= rule.threshold:
-        if group.firing_count == 0:
-            return  # everything resolved before the threshold was met: nothing to open
-        incident = await _open_incident(session, group, rule, work, now)
-        incidents[incident.id] = incident
-        earlier = await _earlier_alerts(session, group, work, incident)
-        opened = True
-    elif group.incident_id is not None and group.incident_id in incidents:
-        incident = incidents[group.incident_id]
-        opened = False
-    else:
-        return  # pending below threshold, or the incident was deleted
-
-    if not opened:
-        await _link_new_services(session, incident, work.firing, now)
-    untouched = opened or not await human_has_worked_on(session, incident.id)
-    if untouched and not opened and is_more_severe(group.severity, incident.severity):
-        _raise_severity(session, incident, group.severity, now)
-    if untouched and work.firing and incident.status == "monitoring":
-        change_status(session, incident, "investigating", actor=CORRELATION_ACTOR, now=now)
-
-    _record_alert_events(
-        session, group, incident, [*earlier, *work.firing], work.resolved, settings, now
-    )
-
-    if work.resolved and group.firing_count == 0 and untouched and rule is not None:
-        _resolve_by_policy(session, group, incident, rule.resolve_policy, now)
-
-
-async def human_has_worked_on(session: AsyncSession, incident_id: uuid.UUID) -> bool:
-    """Whether anyone but the engines has written on the incident's timeline or tasks."""
-    touched = await session.scalar(
-        select(
-            or_(
-                exists().where(
-                    TimelineEvent.incident_id == incident_id,
-                    TimelineEvent.actor.not_in(ENGINE_ACTORS),
-                ),
-                exists().where(IncidentTask.incident_id == incident_id),
-            )
-        )
-    )
-    return bool(touched)
+    """Timeline events, service links, severity, reopening and resolution (uncommitted)."""
+    live = [work for work in works if work.group.incident_id in incidents]
+    for work in live:
+        work.group.updated_at = now
+    await _link_new_services(session, live, incidents, now)
+    worked_on = await _worked_on_by_humans(session, _needing_the_human_check(live, incidents))
+    for work in live:
+        assert work.group.incident_id is not None
+        incident = incidents[work.group.incident_id]
+        untouched = work.opened or incident.id not in worked_on
+        _record_alert_events(session, work, incident, settings, now)
+        if not untouched:
+            continue
+        if not work.opened and is_more_severe(work.group.severity, incident.severity):
+            _raise_severity(session, incident, work.group.severity, now)
+        if work.firing and incident.status == "monitoring":
+            change_status(session, incident, "investigating", actor=CORRELATION_ACTOR, now=now)
+        if work.resolved and work.group.firing_count == 0 and work.rule is not None:
+            _resolve_by_policy(session, work.group, incident, work.rule.resolve_policy, now)
 
 
 async def flush_summaries(session: AsyncSession, interval: timedelta, now: datetime) -> None:
@@ -113,124 +136,180 @@ async def flush_summaries(session: AsyncSession, interval: timedelta, now: datet
         _record_summary(session, group, group.incident_id, now)
 
 
-async def _open_incident(
-    session: AsyncSession, group: AlertGroup, rule: RuleSpec, work: GroupWork, now: datetime
-) -> Incident:
-    first = work.firing[0] if work.firing else None
-    service_ids = await _group_service_ids(session, group)
-    title, description = _incident_text(group, rule, first)
-    incident = await add_incident(
-        session,
-        group.organization_id,
-        CORRELATION_ACTOR,
-        IncidentCreate(
-            title=title,
-            description=description,
-            severity=group.severity,
-            service_ids=service_ids,
-        ),
+async def _load_earlier_alerts(session: AsyncSession, due: Sequence[GroupWork]) -> None:
+    """Alerts that joined the groups in earlier passes (threshold above 1), in one query."""
+    waited = {work.group.id: work for work in due if work.group.alert_count > len(work.firing)}
+    if not waited:
+        return
+    this_pass = [alert.id for work in waited.values() for alert in work.firing]
+    for alert in await session.scalars(
+        select(Alert)
+        .where(Alert.alert_group_id.in_(waited), Alert.id.not_in(this_pass))
+        .order_by(Alert.starts_at, Alert.id)
+    ):
+        assert alert.alert_group_id is not None
+        waited[alert.alert_group_id].earlier.append(alert)
+
+
+async def _services_of(
+    session: AsyncSession, works: Sequence[GroupWork]
+) -> dict[uuid.UUID, Service]:
+    ids = {
+        alert.service_id
+        for work in works
+        for alert in [*work.earlier, *work.firing]
+        if alert.service_id is not None
+    }
+    if not ids:
+        return {}
+    return {
+        service.id: service
+        for service in await session.scalars(select(Service).where(Service.id.in_(ids)))
+    }
+
+
+def _incident_of(
+    work: GroupWork, services: dict[uuid.UUID, Service]
+) -> tuple[IncidentCreate, list[Service]]:
+    assert work.rule is not None
+    alerts = [*work.earlier, *work.firing]
+    linked = {alert.service_id for alert in alerts if alert.service_id in services}
+    title, description = _incident_text(work.group, work.rule, alerts[0])
+    data = IncidentCreate(
+        title=title,
+        description=description,
+        severity=work.group.severity,
+        service_ids=sorted(linked),
     )
-    group.status = "open"
-    group.incident_id = incident.id
-    await session.execute(
-        update(Alert).where(Alert.alert_group_id == group.id).values(incident_id=incident.id)
-    )
-    if group.previous_incident_id is not None:
-        record_event(
-            session,
-            organization_id=group.organization_id,
-            incident_id=incident.id,
-            type="related_incident",
-            source=CORRELATION_ACTOR,
-            title="Continues an earlier incident of the same alerts",
-            actor=CORRELATION_ACTOR,
-            occurred_at=now,
-            metadata={
-                "previous_incident_id": str(group.previous_incident_id),
-                "group_key": group.group_labels,
-                "rule": group.rule_name,
-            },
-        )
-    return incident
+    return data, [services[service_id] for service_id in data.service_ids]
 
 
-async def _group_service_ids(session: AsyncSession, group: AlertGroup) -> list[uuid.UUID]:
-    found = await session.scalars(
-        select(Alert.service_id)
-        .where(Alert.alert_group_id == group.id, Alert.service_id.is_not(None))
-        .distinct()
-    )
-    return [service_id for service_id in found if service_id is not None]
-
-
-def _incident_text(group: AlertGroup, rule: RuleSpec, first: Alert | None) -> tuple[str, str]:
+def _incident_text(group: AlertGroup, rule: RuleSpec, first: Alert) -> tuple[str, str]:
     labels = group.group_labels
-    service = labels.get("service") or (first.service_name if first else None)
-    name = first.title if first else labels.get("alertname") or "Alerts firing"
-    title = f"{name} ({service})" if service and service not in name else name
+    service = labels.get("service") or first.service_name
+    title = f"{first.title} ({service})" if service and service not in first.title else first.title
     lines = [
         f"Opened by correlation rule {rule.name!r} for "
         + ", ".join(f'{key}="{value}"' for key, value in labels.items())
         + "."
     ]
-    if first is not None:
-        for key in ("summary", "description"):
-            text = first.annotations.get(key)
-            if text and text != first.title:
-                lines.append(str(text))
-        if first.service_name and first.service_id is None:
-            lines.append(f"Service {first.service_name!r} is not in the catalog.")
+    for key in ("summary", "description"):
+        text = first.annotations.get(key)
+        if text and text != first.title:
+            lines.append(str(text))
+    if first.service_name and first.service_id is None:
+        lines.append(f"Service {first.service_name!r} is not in the catalog.")
     return title[:500], "\n\n".join(lines)
 
 
-async def _earlier_alerts(
-    session: AsyncSession, group: AlertGroup, work: GroupWork, incident: Incident
-) -> list[Alert]:
-    """Alerts that waited in the group for the threshold, to go on the new timeline."""
-    this_pass = {alert.id for alert in work.firing}
-    waiting = await session.scalars(
-        select(Alert)
-        .where(Alert.alert_group_id == group.id, Alert.id.not_in(this_pass))
-        .order_by(Alert.starts_at, Alert.id)
+def _note_previous_incident(session: AsyncSession, group: AlertGroup, incident: Incident) -> None:
+    if group.previous_incident_id is None:
+        return
+    record_event(
+        session,
+        organization_id=group.organization_id,
+        incident_id=incident.id,
+        type="related_incident",
+        source=CORRELATION_ACTOR,
+        title="Continues an earlier incident of the same alerts",
+        actor=CORRELATION_ACTOR,
+        occurred_at=incident.created_at,
+        metadata={
+            "previous_incident_id": str(group.previous_incident_id),
+            "group_key": group.group_labels,
+            "rule": group.rule_name,
+        },
     )
-    found = list(waiting)
-    for alert in found:
-        alert.incident_id = incident.id
-    return found
 
 
 async def _link_new_services(
-    session: AsyncSession, incident: Incident, alerts: list[Alert], now: datetime
+    session: AsyncSession,
+    works: Sequence[GroupWork],
+    incidents: dict[uuid.UUID, Incident],
+    now: datetime,
 ) -> None:
-    wanted = {alert.service_id for alert in alerts if alert.service_id is not None}
+    """Link services whose alerts joined an existing incident (when `group_by` spans them)."""
+    wanted: dict[uuid.UUID, dict[uuid.UUID, str]] = defaultdict(dict)
+    for work in works:
+        if work.opened or work.group.incident_id is None:
+            continue
+        for alert in work.firing:
+            if alert.service_id is not None:
+                wanted[work.group.incident_id][alert.service_id] = alert.service_name or ""
     if not wanted:
         return
-    linked = set(
-        await session.scalars(
-            select(IncidentService.service_id).where(IncidentService.incident_id == incident.id)
+    linked: set[tuple[uuid.UUID, uuid.UUID]] = set(
+        (row.incident_id, row.service_id)
+        for row in await session.execute(
+            select(IncidentService.incident_id, IncidentService.service_id).where(
+                IncidentService.incident_id.in_(wanted)
+            )
         )
     )
-    added = wanted - linked
-    if not added:
-        return
-    session.add_all(
-        IncidentService(
-            organization_id=incident.organization_id, incident_id=incident.id, service_id=service_id
+    for incident_id, services in wanted.items():
+        added = {sid: name for sid, name in services.items() if (incident_id, sid) not in linked}
+        if not added:
+            continue
+        incident = incidents[incident_id]
+        session.add_all(
+            IncidentService(
+                organization_id=incident.organization_id, incident_id=incident_id, service_id=sid
+            )
+            for sid in added
         )
-        for service_id in added
+        names = sorted(added.values())
+        record_event(
+            session,
+            organization_id=incident.organization_id,
+            incident_id=incident_id,
+            type="services_changed",
+            source=CORRELATION_ACTOR,
+            title="Alerts of more services joined: " + ", ".join(names),
+            actor=CORRELATION_ACTOR,
+            occurred_at=now,
+            metadata={"added": names, "removed": []},
+        )
+
+
+def _needing_the_human_check(
+    works: Sequence[GroupWork], incidents: dict[uuid.UUID, Incident]
+) -> set[uuid.UUID]:
+    """Incidents the pass may change by itself, so whether a human worked on them matters."""
+    ids = set()
+    for work in works:
+        if work.opened or work.group.incident_id is None:
+            continue
+        incident = incidents[work.group.incident_id]
+        if (
+            is_more_severe(work.group.severity, incident.severity)
+            or (work.firing and incident.status == "monitoring")
+            or (work.resolved and work.group.firing_count == 0)
+        ):
+            ids.add(incident.id)
+    return ids
+
+
+async def _worked_on_by_humans(
+    session: AsyncSession, incident_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of the incidents with a timeline event by a non-engine actor, or a task."""
+    ids = set(incident_ids)
+    if not ids:
+        return set()
+    noted = await session.scalars(
+        select(TimelineEvent.incident_id)
+        .where(TimelineEvent.incident_id.in_(ids), TimelineEvent.actor.not_in(ENGINE_ACTORS))
+        .distinct()
     )
-    names = sorted({a.service_name or "" for a in alerts if a.service_id in added})
-    record_event(
-        session,
-        organization_id=incident.organization_id,
-        incident_id=incident.id,
-        type="services_changed",
-        source=CORRELATION_ACTOR,
-        title="Alerts of more services joined: " + ", ".join(names),
-        actor=CORRELATION_ACTOR,
-        occurred_at=now,
-        metadata={"added": names, "removed": []},
+    tasked = await session.scalars(
+        select(IncidentTask.incident_id).where(IncidentTask.incident_id.in_(ids)).distinct()
     )
+    return set(noted) | set(tasked)
+
+
+async def human_has_worked_on(session: AsyncSession, incident_id: uuid.UUID) -> bool:
+    """Whether anyone but the engines has written on the incident's timeline or tasks."""
+    return incident_id in await _worked_on_by_humans(session, [incident_id])
 
 
 def _raise_severity(
@@ -252,15 +331,12 @@ def _raise_severity(
 
 
 def _record_alert_events(
-    session: AsyncSession,
-    group: AlertGroup,
-    incident: Incident,
-    firing: list[Alert],
-    resolved: list[Alert],
-    settings: Any,
-    now: datetime,
+    session: AsyncSession, work: GroupWork, incident: Incident, settings: Any, now: datetime
 ) -> None:
-    items = [("firing", alert) for alert in firing] + [("resolved", alert) for alert in resolved]
+    group = work.group
+    items = [("firing", alert) for alert in [*work.earlier, *work.firing]] + [
+        ("resolved", alert) for alert in work.resolved
+    ]
     detailed, counted = split_detail(
         items, detail_used=group.detail_events, limit=settings.detail_limit
     )

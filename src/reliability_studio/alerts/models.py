@@ -48,10 +48,12 @@ class Alert(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
         CheckConstraint(one_of("status", ALERT_STATUSES), name="status"),
         CheckConstraint(one_of("integration", INTEGRATIONS), name="integration"),
         # The deduplication key, and the guard against two concurrent first firings.
+        # Fingerprint first: every use of the index then narrows by it, even when the
+        # planner's statistics lag behind a table that a storm has just filled.
         Index(
             "uq_alerts_latest_fingerprint",
-            "organization_id",
             "fingerprint",
+            "organization_id",
             unique=True,
             postgresql_where=text("is_latest"),
             sqlite_where=text("is_latest"),

@@ -52,7 +52,8 @@ async def list_alerts(
 ) -> Page[AlertOut]:
     """Alerts, newest first (by `starts_at`), filtered."""
     query: Select[Alert] = select(Alert).where(Alert.organization_id == organization_id)
-    query = query.where(*_conditions(filters))
+    dialect = session.get_bind().dialect.name
+    query = query.where(*_conditions(filters, dialect))
     return await fetch_page(
         session,
         query,
@@ -64,7 +65,7 @@ async def list_alerts(
     )
 
 
-def _conditions(filters: AlertFilters) -> list[ColumnElement[bool]]:
+def _conditions(filters: AlertFilters, dialect: str) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.statuses:
         conditions.append(Alert.status.in_(filters.statuses))
@@ -88,23 +89,29 @@ def _conditions(filters: AlertFilters) -> list[ColumnElement[bool]]:
         # Bare column or its negation: what the partial index's predicate can match.
         pending: ColumnElement[bool] = Alert.needs_correlation.expression
         conditions.append(~pending if filters.correlated else pending)
-    conditions.extend(label_condition(matcher) for matcher in filters.matchers)
+    conditions.extend(label_condition(matcher, dialect) for matcher in filters.matchers)
     return conditions
 
 
-def label_condition(matcher: Matcher) -> ColumnElement[bool]:
+def label_condition(matcher: Matcher, dialect: str) -> ColumnElement[bool]:
     """SQL for a label matcher, with Prometheus semantics: an absent label is "", and
-    regexes match the whole value. (SQLite's REGEXP is Python's `re`, registered by
-    SQLAlchemy; PostgreSQL's is close for the patterns matchers use.)"""
+    regexes match the whole value. SQLite's REGEXP is Python's `re` (registered by
+    SQLAlchemy), which reads a leading `(?i)` itself; PostgreSQL's needs it as a flag
+    (`~*`) and is otherwise close for the patterns matchers use."""
     value = func.coalesce(Alert.labels[matcher.name].as_string(), "")
     if matcher.op == "=":
         return value == matcher.value
     if matcher.op == "!=":
         return value != matcher.value
-    pattern, flags = matcher.value, None
+    pattern, prefix, flags = matcher.value, "", None
     if pattern.startswith(CASE_INSENSITIVE_FLAG):
-        pattern, flags = pattern[len(CASE_INSENSITIVE_FLAG) :], "i"
-    matched = value.regexp_match(f"^(?:{pattern})$", flags=flags)
+        pattern = pattern[len(CASE_INSENSITIVE_FLAG) :]
+        if dialect == "postgresql":
+            flags = "i"
+        else:
+            prefix = CASE_INSENSITIVE_FLAG  # Python wants global flags first, before "^"
+    anchored = f"{prefix}^(?:{pattern})$"
+    matched = value.regexp_match(anchored, flags=flags)
     return matched if matcher.op == "=~" else ~matched
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,6 +16,15 @@ from sqlalchemy.ext.asyncio import (
 from reliability_studio.config import Settings
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns (labels, metadata) through orjson: several times faster than `json`, and
+# alert ingestion encodes and decodes thousands of label sets a second.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine for `settings.database_url`, with pool and pragmas set for the backend."""
     database = settings.database
@@ -24,6 +34,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             database.url,
             connect_args={"timeout": settings.db_connect_timeout_seconds},
+            **JSON_CODEC,
         )
         _set_sqlite_pragmas(engine, settings.sqlite_synchronous)
         return engine
@@ -36,6 +47,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         database.url,
         connect_args=connect_args,
+        **JSON_CODEC,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,

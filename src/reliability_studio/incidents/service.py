@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,37 +57,54 @@ async def add_incident(
     session: AsyncSession, organization_id: uuid.UUID, actor: str, data: IncidentCreate
 ) -> Incident:
     """Add an incident, its links and its first event to the session, uncommitted, so that
-    a caller (the SLO engine, alert correlation) can commit it with its own changes."""
+    a caller (the SLO engine) can commit it with its own changes."""
     services = await _services_by_id(session, organization_id, data.service_ids, "service_ids")
-    now = utcnow()
-    incident = Incident(
-        id=uuid.uuid4(),
-        organization_id=organization_id,
-        title=data.title,
-        description=data.description,
-        severity=data.severity,
-        status="open",
-        root_cause=data.root_cause,
-        commander=data.commander,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(incident)
-    await session.flush()  # the incident row must exist before its links
-    _link_services(session, incident, services)
-    record_event(
-        session,
-        organization_id=organization_id,
-        incident_id=incident.id,
-        type="incident_created",
-        title=f"Incident opened with severity {data.severity}",
-        actor=actor,
-        occurred_at=now,
-        metadata={"severity": data.severity, "service_ids": [str(s.id) for s in services]},
-    )
-    await session.flush()
-    set_committed_value(incident, "services", sorted(services, key=lambda s: s.name))
+    [incident] = await add_incidents(session, organization_id, actor, [(data, services)])
     return incident
+
+
+async def add_incidents(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    actor: str,
+    items: Sequence[tuple[IncidentCreate, Sequence[Service]]],
+) -> list[Incident]:
+    """Add many incidents, each linked to its (already validated) services and with its
+    `incident_created` event, uncommitted. Two flushes in all, however many incidents:
+    alert correlation opens hundreds at once in a storm."""
+    now = utcnow()
+    incidents = [
+        Incident(
+            id=uuid.uuid4(),
+            organization_id=organization_id,
+            title=data.title,
+            description=data.description,
+            severity=data.severity,
+            status="open",
+            root_cause=data.root_cause,
+            commander=data.commander,
+            created_at=now,
+            updated_at=now,
+        )
+        for data, _ in items
+    ]
+    session.add_all(incidents)
+    await session.flush()  # the incident rows must exist before their links
+    for incident, (data, services) in zip(incidents, items, strict=True):
+        _link_services(session, incident, list(services))
+        record_event(
+            session,
+            organization_id=organization_id,
+            incident_id=incident.id,
+            type="incident_created",
+            title=f"Incident opened with severity {data.severity}",
+            actor=actor,
+            occurred_at=now,
+            metadata={"severity": data.severity, "service_ids": [str(s.id) for s in services]},
+        )
+        set_committed_value(incident, "services", sorted(services, key=lambda s: s.name))
+    await session.flush()
+    return incidents
 
 
 async def open_incident_for_service(

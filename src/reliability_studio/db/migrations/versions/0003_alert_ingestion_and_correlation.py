@@ -276,7 +276,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "uq_alerts_latest_fingerprint",
-            ["organization_id", "fingerprint"],
+            ["fingerprint", "organization_id"],
             unique=True,
             postgresql_where=sa.text("is_latest"),
             sqlite_where=sa.text("is_latest"),
