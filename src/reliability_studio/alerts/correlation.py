@@ -69,12 +69,14 @@ async def correlate_pending(
         return 0
     alerts = await _claim(session, settings.batch_size)
     rules = await _rules_of(session, {alert.organization_id for alert in alerts})
-    groups = await _groups_for(session, alerts, rules)
+    groups, recent_incidents = await _groups_for(session, alerts, rules, now)
     incidents = await _incidents_of(session, groups.values())
 
     work: dict[uuid.UUID, GroupWork] = {}
+    # Routed in alert time, so that a backlog groups as the alerts happened.
+    alerts.sort(key=lambda alert: (alert.starts_at, str(alert.id)))
     joined = [
-        _route(alert, rules[alert.organization_id], groups, incidents, work, now)
+        _route(alert, rules[alert.organization_id], groups, recent_incidents, incidents, work, now)
         for alert in alerts
     ]
     session.add_all(item.group for item in work.values())
@@ -138,13 +140,18 @@ async def _rules_of(
     return found
 
 
-GroupIndex = dict[tuple[uuid.UUID, uuid.UUID | None, str] | uuid.UUID, AlertGroup]
+GroupKey = tuple[uuid.UUID, uuid.UUID | None, str]
+GroupIndex = dict[GroupKey | uuid.UUID, AlertGroup]
+# How far back a new group looks for the incident it follows when no live group had one.
+RECENTLY_CLOSED = timedelta(days=7)
 
 
 async def _groups_for(
-    session: AsyncSession, alerts: Sequence[Alert], rules: dict[uuid.UUID, _Rules]
-) -> GroupIndex:
-    """The groups the alerts may touch: by id (for resolves) and by live key (for joins)."""
+    session: AsyncSession, alerts: Sequence[Alert], rules: dict[uuid.UUID, _Rules], now: datetime
+) -> tuple[GroupIndex, dict[GroupKey, uuid.UUID]]:
+    """The groups the alerts may touch: by id (for resolves) and by live key (for joins);
+    and, for keys with no live group, the incident of the last group that closed recently
+    (e.g. resolved by its rule's policy), for a new incident to name."""
     ids = {alert.alert_group_id for alert in alerts if alert.alert_group_id is not None}
     keys: set[str] = set()
     for alert in alerts:
@@ -163,7 +170,35 @@ async def _groups_for(
             index[group.id] = group
             if group.status != "closed":
                 index[(group.organization_id, group.rule_id, group.group_key)] = group
-    return index
+    live_keys = {key[2] for key in index if isinstance(key, tuple)}
+    return index, await _recent_incidents(session, keys - live_keys, now)
+
+
+async def _recent_incidents(
+    session: AsyncSession, keys: set[str], now: datetime
+) -> dict[GroupKey, uuid.UUID]:
+    found: dict[GroupKey, uuid.UUID] = {}
+    if not keys:
+        return found
+    for row in await session.execute(
+        select(
+            AlertGroup.organization_id,
+            AlertGroup.rule_id,
+            AlertGroup.group_key,
+            AlertGroup.incident_id,
+            AlertGroup.previous_incident_id,
+        )
+        .where(
+            AlertGroup.group_key.in_(keys),
+            AlertGroup.status == "closed",
+            AlertGroup.closed_at >= now - RECENTLY_CLOSED,
+        )
+        .order_by(AlertGroup.closed_at)
+    ):
+        incident_id = row.incident_id or row.previous_incident_id
+        if incident_id is not None:
+            found[(row.organization_id, row.rule_id, row.group_key)] = incident_id
+    return found
 
 
 async def _incidents_of(session: AsyncSession, groups: Any) -> dict[uuid.UUID, Incident]:
@@ -184,6 +219,7 @@ def _route(
     alert: Alert,
     rules: _Rules,
     groups: GroupIndex,
+    recent_incidents: dict[GroupKey, uuid.UUID],
     incidents: dict[uuid.UUID, Incident],
     work: dict[uuid.UUID, GroupWork],
     now: datetime,
@@ -193,9 +229,11 @@ def _route(
         rule = select_rule(rules.enabled, alert.labels)
         if rule is None or not rule.opens_incidents:
             return None
-        group = _live_group(alert, rule, groups, incidents, now)
+        group, predecessor = _live_group(alert, rule, groups, recent_incidents, incidents, now)
         _join(group, alert, rule)
-        _work_of(work, group, rule).firing.append(alert)
+        group_work = _work_of(work, group, rule)
+        group_work.firing.append(alert)
+        group_work.predecessor = group_work.predecessor or predecessor
         return group
     if alert.status == "resolved" and alert.correlated_status == "firing":
         joined = groups.get(alert.alert_group_id) if alert.alert_group_id else None
@@ -210,14 +248,16 @@ def _live_group(
     alert: Alert,
     rule: RuleSpec,
     groups: GroupIndex,
+    recent_incidents: dict[GroupKey, uuid.UUID],
     incidents: dict[uuid.UUID, Incident],
     now: datetime,
-) -> AlertGroup:
-    """The group this alert joins: the live one of its key, or a new one."""
+) -> tuple[AlertGroup, AlertGroup | None]:
+    """The group this alert joins: the live one of its key, or a new one (with the group
+    it follows, whose incident may only open later in this same pass)."""
     key = group_key(rule, alert.labels)
     index_key = (alert.organization_id, rule.id, key)
     live = groups.get(index_key)
-    previous_incident_id = None
+    previous_incident_id = recent_incidents.get(index_key)
     if live is not None:
         group = live
         incident = incidents.get(group.incident_id) if group.incident_id else None
@@ -230,7 +270,7 @@ def _live_group(
             now=now,
         )
         if reason is None:
-            return group
+            return group, None
         group.status = "closed"
         group.closed_at = now
         previous_incident_id = group.incident_id or group.previous_incident_id
@@ -257,7 +297,7 @@ def _live_group(
     )
     groups[index_key] = group
     groups[group.id] = group
-    return group
+    return group, live
 
 
 def _join(group: AlertGroup, alert: Alert, rule: RuleSpec) -> None:

@@ -50,16 +50,23 @@ class GroupWork:
     # Alerts that waited in the group for its threshold; set when the incident opens.
     earlier: list[Alert] = field(default_factory=list)
     opened: bool = False
+    # The group this one replaced in this pass (its window or age had passed).
+    predecessor: AlertGroup | None = None
 
 
 async def open_due_incidents(
     session: AsyncSession, works: Sequence[GroupWork], incidents: dict[uuid.UUID, Incident]
 ) -> None:
-    """Open an incident for every pending group that has reached its threshold."""
+    """Open an incident for every group of the pass that has reached its threshold.
+
+    That includes a group that a later alert of the same pass closed (a backlog spanning
+    more than one window): its alerts still deserve their incident.
+    """
     due = [
         work
         for work in works
-        if work.group.status == "pending"
+        if work.group.incident_id is None
+        and work.group.status in ("pending", "closed")
         and work.rule is not None
         and work.group.alert_count >= work.rule.threshold
         and work.group.firing_count > 0
@@ -75,11 +82,19 @@ async def open_due_incidents(
         items = [_incident_of(work, services) for work in group_works]
         opened = await add_incidents(session, organization_id, CORRELATION_ACTOR, items)
         for work, incident in zip(group_works, opened, strict=True):
-            work.group.status = "open"
+            if work.group.status == "pending":
+                work.group.status = "open"
             work.group.incident_id = incident.id
             work.opened = True
             incidents[incident.id] = incident
-            _note_previous_incident(session, work.group, incident)
+    for work in due:  # once every incident of the pass exists, each can name its predecessor
+        predecessor = work.predecessor
+        if work.group.previous_incident_id is None and predecessor is not None:
+            work.group.previous_incident_id = (
+                predecessor.incident_id or predecessor.previous_incident_id
+            )
+        assert work.group.incident_id is not None
+        _note_previous_incident(session, work.group, incidents[work.group.incident_id])
     waited = [work for work in due if work.earlier]
     if waited:
         table = cast(Table, Alert.__table__)  # the Core table: executemany by group id
@@ -421,5 +436,5 @@ def _resolve_by_policy(
         return
     change_status(session, incident, target, actor=CORRELATION_ACTOR, now=now)  # type: ignore[arg-type]
     if target == "resolved":
-        group.status = "closed"
+        group.status = "closed"  # the next alert opens a new incident, which names this one
         group.closed_at = now
