@@ -6,17 +6,18 @@ The caller commits; once committed the alerts are durable and flagged for the co
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.alerts.dedup import Action, Known, Message, classify
 from reliability_studio.alerts.fingerprint import label_fingerprint
-from reliability_studio.alerts.models import Alert
+from reliability_studio.alerts.models import Alert, dedup_key
 from reliability_studio.alerts.schemas import AlertIn, IngestSummary, WebhookAlert
 from reliability_studio.catalog.models import Service
 
@@ -124,32 +125,29 @@ async def ingest(
     tally = _Tally()
     ids: list[uuid.UUID] = []
     is_new: list[bool] = []
-    superseded: list[Alert] = []
-    created: list[Alert] = []
-    created_ids: set[uuid.UUID] = set()
+    created: list[NewAlert] = []
+    stored: dict[str, AlertRow] = dict(latest)
     for incoming in alerts:
-        known = latest.get(incoming.fingerprint)
+        known = stored.get(incoming.fingerprint)
         action = classify(_known(known), _message(incoming))
         if action is Action.NEW:
             if known is not None:
-                known.is_latest = False
-                if known.id not in created_ids:  # stored, not new in this same batch
-                    superseded.append(known)
-            row = _new_row(organization_id, integration, incoming, services, service_labels, now)
-            created.append(row)
-            created_ids.add(row.id)
-            latest[incoming.fingerprint] = row
+                known.is_latest = False  # the old occurrence stops being the latest
+            new = _new_row(organization_id, integration, incoming, services, service_labels, now)
+            created.append(new)
+            stored[incoming.fingerprint] = new
             tally.created += 1
+            row: AlertRow = new
         else:
             assert known is not None
             _apply(known, incoming, action, tally, now)
             row = known
         ids.append(row.id)
         is_new.append(action is Action.NEW)
-    if superseded:
-        await session.flush()  # the old occurrence stops being latest before the new one is
-    session.add_all(created)
-    await session.flush()
+    await session.flush()  # updates first: a superseded row must stop being latest
+    if created:
+        # Plain rows, not ORM objects: a storm inserts thousands a second.
+        await session.execute(insert(Alert), [dataclasses.asdict(row) for row in created])
     summary = IngestSummary(
         received=len(alerts),
         created=tally.created,
@@ -171,11 +169,10 @@ async def _latest(
     query = (
         select(Alert)
         .where(
-            Alert.organization_id == organization_id,
-            Alert.fingerprint.in_(fingerprints),
+            Alert.dedup_key.in_([dedup_key(organization_id, fp) for fp in fingerprints]),
             Alert.is_latest,
         )
-        .order_by(Alert.fingerprint)  # one lock order for everyone: no deadlocks
+        .order_by(Alert.dedup_key)  # one lock order for everyone: no deadlocks
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
@@ -216,7 +213,7 @@ async def _services(
     return found, unknown
 
 
-def _known(alert: Alert | None) -> Known | None:
+def _known(alert: AlertRow | None) -> Known | None:
     if alert is None:
         return None
     return Known(status=alert.status, starts_at=alert.starts_at, ends_at=alert.ends_at)
@@ -231,6 +228,38 @@ def _message(alert: IncomingAlert) -> Message:
     )
 
 
+@dataclass(slots=True)
+class NewAlert:
+    """An alert row to insert, with the attributes dedup reads and updates."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    fingerprint: str
+    dedup_key: str
+    integration: str
+    status: str
+    title: str
+    severity: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    receive_count: int
+    is_latest: bool
+    service_name: str | None
+    service_id: uuid.UUID | None
+    correlated_status: str | None
+    needs_correlation: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+AlertRow = Alert | NewAlert
+
+
 def _new_row(
     organization_id: uuid.UUID,
     integration: str,
@@ -238,12 +267,13 @@ def _new_row(
     services: dict[str, uuid.UUID],
     service_labels: ServiceLabels,
     now: datetime,
-) -> Alert:
+) -> NewAlert:
     service_name = service_labels.service_of(incoming.labels)
-    return Alert(
+    return NewAlert(
         id=uuid.uuid4(),
         organization_id=organization_id,
         fingerprint=incoming.fingerprint,
+        dedup_key=dedup_key(organization_id, incoming.fingerprint),
         integration=integration,
         status=incoming.status,
         title=incoming.title,
@@ -267,7 +297,7 @@ def _new_row(
 
 
 def _apply(
-    known: Alert, incoming: IncomingAlert, action: Action, tally: _Tally, now: datetime
+    known: AlertRow, incoming: IncomingAlert, action: Action, tally: _Tally, now: datetime
 ) -> None:
     """Update the known occurrence for a RESOLVE, REFRESH or STALE message."""
     known.last_seen_at = now
@@ -288,7 +318,7 @@ def _apply(
         tally.duplicates += 1
 
 
-def _refresh_text(known: Alert, incoming: IncomingAlert) -> bool:
+def _refresh_text(known: AlertRow, incoming: IncomingAlert) -> bool:
     """Take the message's annotations, title and link; whether any changed."""
     changed = False
     if known.annotations != incoming.annotations:

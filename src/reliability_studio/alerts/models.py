@@ -47,13 +47,13 @@ class Alert(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
     __table_args__ = (
         CheckConstraint(one_of("status", ALERT_STATUSES), name="status"),
         CheckConstraint(one_of("integration", INTEGRATIONS), name="integration"),
-        # The deduplication key, and the guard against two concurrent first firings.
-        # Fingerprint first: every use of the index then narrows by it, even when the
-        # planner's statistics lag behind a table that a storm has just filled.
+        # The deduplication lookup, and the guard against two concurrent first firings.
+        # One column on purpose: PostgreSQL then knows that each value matches at most one
+        # row even before the table has statistics (a storm into a fresh table), and looks
+        # fingerprints up by this index instead of scanning the organization's alerts.
         Index(
-            "uq_alerts_latest_fingerprint",
-            "fingerprint",
-            "organization_id",
+            "uq_alerts_latest_dedup_key",
+            "dedup_key",
             unique=True,
             postgresql_where=text("is_latest"),
             sqlite_where=text("is_latest"),
@@ -76,6 +76,8 @@ class Alert(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
     )
 
     fingerprint: Mapped[str] = mapped_column(String(128))
+    # "<organization id hex>:<fingerprint>", see `dedup_key()`.
+    dedup_key: Mapped[str] = mapped_column(String(170))
     integration: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(500))
@@ -102,6 +104,11 @@ class Alert(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
     # What the correlator last acted on: None (nothing yet), firing or resolved.
     correlated_status: Mapped[str | None] = mapped_column(String(16))
     needs_correlation: Mapped[bool] = mapped_column(default=True)
+
+
+def dedup_key(organization_id: uuid.UUID, fingerprint: str) -> str:
+    """The organization-scoped key that identifies an alert across its repeats."""
+    return f"{organization_id.hex}:{fingerprint}"
 
 
 class AlertGroup(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
