@@ -30,6 +30,7 @@ pytest: $(VENV)/.dev
 ## bench: the benchmarks (never part of `make test`); results go to bench/results/
 bench: $(VENV)/.dev test-deps
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.slo_engine --slos 1000
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.alert_ingest
 
 ## lock: regenerate the lock files from pyproject.toml (after changing dependencies)
 lock: $(VENV)/.dev
