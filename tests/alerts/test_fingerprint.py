@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reliability_studio.alerts.fingerprint import label_fingerprint
+from tests.support.alertmanager_samples import REAL_FINGERPRINT, REAL_LABELS
 
 label_sets = st.dictionaries(st.text(), st.text(), max_size=8)
 
@@ -39,20 +40,7 @@ def test_the_reference_fnv1a_agrees_with_the_published_test_vectors() -> None:
 
 
 def test_a_real_alertmanager_alert_has_the_fingerprint_alertmanager_reported() -> None:
-    labels = {
-        "alertname": "TEST122",
-        "alias": "TEST",
-        "category": "infrastructure",
-        "description": "TEST",
-        "env": "dev",
-        "instance": "dev22-web",
-        "job": "phpfpm",
-        "receivers": "slack|pagerduty",
-        "resolved": "yes",
-        "severity": "critical",
-        "uuid": "bAuFfhGW",
-    }
-    assert label_fingerprint(labels) == "125d2b1884ab0586"
+    assert label_fingerprint(REAL_LABELS) == REAL_FINGERPRINT
 
 
 def test_prometheus_common_known_answer_for_two_labels() -> None:

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from reliability_studio.app import create_app
 from reliability_studio.config import Settings
 from tests.alerts.conftest import wait_for_correlation
+from tests.support.alertmanager_samples import REAL_FINGERPRINT, REAL_LABELS
 from tests.support.api import (
     ALERTMANAGER_WEBHOOK,
     alertmanager_alert,
@@ -33,21 +34,6 @@ from tests.support.api import (
 GRAFANA_WEBHOOK = "/api/integrations/grafana"
 UNKNOWN_ID = "00000000-0000-4000-8000-00000000dead"
 TOKEN = "am-7f3a9c2e-secret"
-# A label set Alertmanager itself reported with this fingerprint (prometheus/alertmanager#2233).
-REAL_LABELS = {
-    "alertname": "TEST122",
-    "alias": "TEST",
-    "category": "infrastructure",
-    "description": "TEST",
-    "env": "dev",
-    "instance": "dev22-web",
-    "job": "phpfpm",
-    "receivers": "slack|pagerduty",
-    "resolved": "yes",
-    "severity": "critical",
-    "uuid": "bAuFfhGW",
-}
-REAL_FINGERPRINT = "125d2b1884ab0586"
 CORRELATOR_FIELDS = ("correlated", "alert_group_id", "incident_id")
 
 
