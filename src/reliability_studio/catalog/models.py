@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,3 +23,5 @@ class Service(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
     team: Mapped[str | None] = mapped_column(String(200))
     repository_url: Mapped[str | None] = mapped_column(String(2048))
     description: Mapped[str | None] = mapped_column(Text)
+    # Where its telemetry lives (catalog/telemetry.py); None: derived from the name.
+    telemetry: Mapped[dict[str, Any] | None]

@@ -4,14 +4,39 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    model_validator,
+)
 
 from reliability_studio.api.fields import LongText, Name
+from reliability_studio.catalog.models import Service
+from reliability_studio.catalog.telemetry import (
+    EffectiveTelemetry,
+    TelemetryBindings,
+    effective_telemetry,
+)
 
 _HTTP_URL = TypeAdapter(HttpUrl)
 MAX_URL_LENGTH = 2048  # the column's size
+SERVICE_COLUMNS = (
+    "id",
+    "organization_id",
+    "name",
+    "team",
+    "repository_url",
+    "description",
+    "telemetry",
+    "created_at",
+    "updated_at",
+)
 
 
 def _http_url(value: str) -> str:
@@ -40,6 +65,11 @@ class ServiceCreate(BaseModel):
         default=None, examples=["https://github.com/org/payment-service"]
     )
     description: LongText | None = None
+    telemetry: TelemetryBindings | None = Field(
+        default=None,
+        description="Where its metrics, logs, traces and workload are; "
+        "anything left out is derived from the name.",
+    )
 
 
 class ServiceUpdate(BaseModel):
@@ -51,6 +81,9 @@ class ServiceUpdate(BaseModel):
     team: Name | None = None
     repository_url: RepositoryURL | None = None
     description: LongText | None = None
+    telemetry: TelemetryBindings | None = Field(
+        default=None, description="Replaces the bindings; null clears them (back to defaults)."
+    )
 
 
 class ServiceOut(BaseModel):
@@ -64,5 +97,19 @@ class ServiceOut(BaseModel):
     team: str | None
     repository_url: str | None
     description: str | None
+    telemetry: TelemetryBindings | None = Field(description="The bindings as set.")
+    telemetry_effective: EffectiveTelemetry = Field(
+        description="The bindings evidence gathering uses: as set, with defaults for the rest."
+    )
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _with_effective_telemetry(cls, value: Any) -> Any:
+        """Derive `telemetry_effective` from a stored service (name and bindings)."""
+        if isinstance(value, Service):
+            fields = {name: getattr(value, name) for name in SERVICE_COLUMNS}
+            fields["telemetry_effective"] = effective_telemetry(value.name, value.telemetry)
+            return fields
+        return value

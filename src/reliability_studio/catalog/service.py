@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,7 @@ from reliability_studio.api.problems import ConflictError, NotFoundError
 from reliability_studio.api.queries import contains_text
 from reliability_studio.catalog.models import Service
 from reliability_studio.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
+from reliability_studio.catalog.telemetry import TelemetryBindings
 from reliability_studio.db.base import utcnow
 from reliability_studio.incidents.models import IncidentService
 from reliability_studio.slos.models import SLO
@@ -24,8 +26,13 @@ async def create_service(
 ) -> Service:
     """Add a service; 409 when the organization already has one of that name."""
     now = utcnow()  # one instant, so that a new service's updated_at equals its created_at
+    fields = data.model_dump(exclude={"telemetry"})
     service = Service(
-        organization_id=organization_id, created_at=now, updated_at=now, **data.model_dump()
+        organization_id=organization_id,
+        created_at=now,
+        updated_at=now,
+        telemetry=_stored_telemetry(data.telemetry),
+        **fields,
     )
     session.add(service)
     await _commit_unique_name(session, data.name)
@@ -69,6 +76,8 @@ async def update_service(
     """Change the given fields; a new name must still be unique."""
     service = await get_service(session, organization_id, service_id)
     changes = patch_changes(data, "name")
+    if "telemetry" in changes:
+        changes["telemetry"] = _stored_telemetry(data.telemetry)
     for field, value in changes.items():
         setattr(service, field, value)
     await _commit_unique_name(session, service.name)
@@ -98,6 +107,13 @@ async def delete_service(
     except IntegrityError:  # an incident linked it meanwhile
         await session.rollback()
         raise ConflictError(f"service {service.name!r} is in use; try again") from None
+
+
+def _stored_telemetry(bindings: TelemetryBindings | None) -> dict[str, Any] | None:
+    """What is stored: only the bindings that were set (null: all derived from the name)."""
+    if bindings is None:
+        return None
+    return bindings.model_dump(exclude_none=True) or None
 
 
 async def _commit_unique_name(session: AsyncSession, name: str) -> None:
