@@ -360,13 +360,16 @@ class Server:
 
 
 def server_env(database_url: str, port: int, workers: int) -> dict[str, str]:
-    """The environment of `migrate` and `serve`: quiet, no SLO engine, no Prometheus."""
+    """The environment of `migrate` and `serve`: quiet, no SLO engine, no Prometheus, and no
+    evidence gathering (the incidents' analyses would only wait on absent backends; analysis
+    has its own benchmark)."""
     return {
         **os.environ,
         "DATABASE_URL": database_url,
         "PORT": str(port),
         "WEB_CONCURRENCY": str(workers),
         "SLO_ENGINE_ENABLED": "false",
+        "ANALYSIS_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
         "PROMETHEUS_URL": "http://127.0.0.1:1",
     }

@@ -26,7 +26,9 @@ from reliability_studio.db.models import (
     SLO,
     Alert,
     AlertGroup,
+    AnalysisRun,
     CorrelationRule,
+    Evidence,
     Incident,
     IncidentService,
     IncidentTask,
@@ -45,10 +47,13 @@ BACKENDS = ("sqlite", "postgresql")
 QUIET_ENGINE: dict[str, Any] = {
     "slo_engine_enabled": False,
     "alert_correlation_enabled": False,
+    "analysis_enabled": False,
     "prometheus_url": "http://127.0.0.1:1",
 }
 # Children before parents, so that foreign keys never object.
 TABLES_TO_EMPTY = (
+    Evidence,
+    AnalysisRun,
     Alert,
     AlertGroup,
     CorrelationRule,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +17,9 @@ from reliability_studio.alerts.ingest_router import routers as ingest_routers
 from reliability_studio.alerts.intake import IngestGate
 from reliability_studio.alerts.router import router as alerts_router
 from reliability_studio.alerts.rules_router import router as correlation_rules_router
+from reliability_studio.analysis.backends import build_backends, close_backends
+from reliability_studio.analysis.router import router as analysis_router
+from reliability_studio.analysis.runner import AnalysisRunner, AnalysisSettings
 from reliability_studio.api.health import router as health_router
 from reliability_studio.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from reliability_studio.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
@@ -63,6 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.slo_engine_enabled:
             scheduler = SLOScheduler(app.state.sessionmaker, app.state.prometheus, settings)
             background.append(asyncio.create_task(scheduler.run_forever(), name="slo-scheduler"))
+        backends = build_backends(settings) if settings.analysis_enabled else None
+        if backends is not None:
+            runner = AnalysisRunner(app.state.sessionmaker, backends, analysis_settings(settings))
+            app.state.analysis_runner = runner
+            background.append(asyncio.create_task(runner.run_forever(), name="analysis"))
         if settings.alert_correlation_enabled:
             correlator = Correlator(app.state.sessionmaker, settings, metrics)
             app.state.correlator = correlator
@@ -73,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if backends is not None:
+                await close_backends(backends)
             await app.state.prometheus.close()
             await app.state.prometheus_checker.close()
             await engine.dispose()
@@ -102,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *ingest_routers,
         alerts_router,
         correlation_rules_router,
+        analysis_router,
     ):
         app.include_router(router)
 
@@ -116,6 +128,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def analysis_settings(settings: Settings) -> AnalysisSettings:
+    """The analysis runner's part of the settings."""
+    return AnalysisSettings(
+        lookback=timedelta(minutes=settings.analysis_lookback_minutes),
+        backend_timeout_seconds=settings.analysis_backend_timeout_seconds,
+    )
 
 
 def _document_problems_as_problem_json(app: FastAPI) -> None:

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     )
     ingest_rate_limit: str = "20000/second"
 
+    analysis_enabled: bool = True
+    analysis_backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    analysis_lookback_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)
+    loki_tenant: str | None = None
+    tempo_tenant: str | None = None
+    # "": find a kubeconfig or the pod's service account; "none": off; else a kubeconfig path.
+    kubernetes_config: str = ""
+
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 

@@ -1,6 +1,7 @@
 """Imports every table so that `Base.metadata` is complete (for Alembic and tests)."""
 
 from reliability_studio.alerts.models import Alert, AlertGroup, CorrelationRule
+from reliability_studio.analysis.models import AnalysisRun, Evidence
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import Base
 from reliability_studio.incidents.models import Incident, IncidentService
@@ -13,8 +14,10 @@ __all__ = [
     "SLO",
     "Alert",
     "AlertGroup",
+    "AnalysisRun",
     "Base",
     "CorrelationRule",
+    "Evidence",
     "Incident",
     "IncidentService",
     "IncidentTask",

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from reliability_studio.analysis.queue import queue_run
 from reliability_studio.api.pagination import Page, PageRequest, fetch_page
 from reliability_studio.api.patch import patch_changes
 from reliability_studio.api.problems import (
@@ -103,6 +104,8 @@ async def add_incidents(
             metadata={"severity": data.severity, "service_ids": [str(s.id) for s in services]},
         )
         set_committed_value(incident, "services", sorted(services, key=lambda s: s.name))
+        # Evidence gathering starts with the incident, durably: a row in this transaction.
+        queue_run(session, organization_id, incident.id, actor)
     await session.flush()
     return incidents
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -36,6 +36,14 @@ class Sample:
 
     labels: dict[str, str]
     value: float
+
+
+@dataclass(frozen=True)
+class RangeSeries:
+    """One series of a range query: its labels and its (time, value) points."""
+
+    labels: dict[str, str]
+    points: list[tuple[datetime, float]]
 
 
 class PrometheusClient:
@@ -77,6 +85,27 @@ class PrometheusClient:
         if result_type != "vector":
             raise PrometheusQueryError(f"expected an instant vector, got {result_type}")
         return [Sample(item.get("metric", {}), _number(item["value"][1])) for item in result]
+
+    async def query_range(
+        self, expr: str, start: datetime, end: datetime, step_seconds: float
+    ) -> list[RangeSeries]:
+        """Evaluate `expr` every `step_seconds` from `start` to `end` (a matrix)."""
+        form = {
+            "query": expr,
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+            "step": f"{step_seconds:g}",
+        }
+        data = await self._call("POST", "/api/v1/query_range", data=form)
+        if data.get("resultType") != "matrix":
+            raise PrometheusQueryError(f"expected a matrix, got {data.get('resultType')}")
+        return [
+            RangeSeries(
+                item.get("metric", {}),
+                [(datetime.fromtimestamp(float(t), UTC), _number(v)) for t, v in item["values"]],
+            )
+            for item in data.get("result", [])
+        ]
 
     async def label_values(self, label: str, match: str) -> list[str]:
         """Values of `label` on the series that `match` selects."""
