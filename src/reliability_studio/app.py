@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,7 +18,7 @@ from reliability_studio.alerts.router import router as alerts_router
 from reliability_studio.alerts.rules_router import router as correlation_rules_router
 from reliability_studio.analysis.backends import build_backends, close_backends
 from reliability_studio.analysis.router import router as analysis_router
-from reliability_studio.analysis.runner import AnalysisRunner, AnalysisSettings
+from reliability_studio.analysis.runner import AnalysisRunner, analysis_settings
 from reliability_studio.api.health import router as health_router
 from reliability_studio.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from reliability_studio.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
@@ -128,14 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
-
-
-def analysis_settings(settings: Settings) -> AnalysisSettings:
-    """The analysis runner's part of the settings."""
-    return AnalysisSettings(
-        lookback=timedelta(minutes=settings.analysis_lookback_minutes),
-        backend_timeout_seconds=settings.analysis_backend_timeout_seconds,
-    )
 
 
 def _document_problems_as_problem_json(app: FastAPI) -> None:

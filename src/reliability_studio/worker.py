@@ -11,6 +11,8 @@ import logging
 import signal
 
 from reliability_studio.alerts.correlator import Correlator
+from reliability_studio.analysis.backends import build_backends, close_backends
+from reliability_studio.analysis.runner import AnalysisRunner, analysis_settings
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.slos.scheduler import SLOScheduler
@@ -20,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings) -> None:
-    """Run the SLO scheduler and the alert correlator until SIGTERM or SIGINT."""
+    """Run the SLO scheduler, the alert correlator and the analysis runner until SIGTERM or
+    SIGINT."""
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     prometheus = PrometheusClient(
@@ -30,6 +33,10 @@ async def run_worker(settings: Settings) -> None:
     jobs = [scheduler.run_forever()]
     if settings.alert_correlation_enabled:
         jobs.append(Correlator(sessionmaker, settings).run_forever())
+    backends = build_backends(settings) if settings.analysis_enabled else None
+    if backends is not None:
+        runner = AnalysisRunner(sessionmaker, backends, analysis_settings(settings))
+        jobs.append(runner.run_forever())
     task = asyncio.ensure_future(asyncio.gather(*jobs))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -40,5 +47,7 @@ async def run_worker(settings: Settings) -> None:
     except asyncio.CancelledError:
         log.info("worker stopping")
     finally:
+        if backends is not None:
+            await close_backends(backends)
         await prometheus.close()
         await engine.dispose()

@@ -37,6 +37,7 @@ from reliability_studio.analysis.models import AnalysisRun, Evidence
 from reliability_studio.analysis.similar import Document, most_similar
 from reliability_studio.catalog.models import Service
 from reliability_studio.catalog.telemetry import effective_telemetry
+from reliability_studio.config import Settings
 from reliability_studio.db.base import utcnow
 from reliability_studio.incidents.models import Incident
 from reliability_studio.timeline.service import record_event
@@ -55,6 +56,14 @@ class AnalysisSettings:
     lookback: timedelta = timedelta(hours=2)
     backend_timeout_seconds: float = 5.0
     batch_size: int = 5
+
+
+def analysis_settings(settings: Settings) -> AnalysisSettings:
+    """The analysis runner's part of the settings."""
+    return AnalysisSettings(
+        lookback=timedelta(minutes=settings.analysis_lookback_minutes),
+        backend_timeout_seconds=settings.analysis_backend_timeout_seconds,
+    )
 
 
 @dataclass(frozen=True)
