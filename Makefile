@@ -31,6 +31,8 @@ pytest: $(VENV)/.dev
 bench: $(VENV)/.dev test-deps
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.slo_engine --slos 1000
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.alert_ingest
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.rca_quality --repeat 5
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.drain_throughput --lines 1000000
 
 ## lock: regenerate the lock files from pyproject.toml (after changing dependencies)
 lock: $(VENV)/.dev

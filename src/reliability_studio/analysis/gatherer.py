@@ -10,6 +10,7 @@ that is down or not configured is reported as such while the others carry on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,11 @@ from reliability_studio.analysis import anomaly, kube, logs, traces
 from reliability_studio.analysis.findings import DOWNSTREAM_PREFIX, Finding
 from reliability_studio.catalog.telemetry import EffectiveTelemetry
 from reliability_studio.slos.promql import quote
-from reliability_studio.telemetry.kubernetes import KubernetesClient
+from reliability_studio.telemetry.kubernetes import (
+    KubernetesClient,
+    KubernetesNotFoundError,
+    Rollout,
+)
 from reliability_studio.telemetry.loki import LogLine, LokiClient, LokiNotConfigured
 from reliability_studio.telemetry.prometheus import PrometheusClient
 from reliability_studio.telemetry.tempo import TempoClient, TempoNotConfigured
@@ -234,7 +239,11 @@ async def _kubernetes(client: KubernetesClient, target: Target, window: Window) 
     since = window.baseline_start
     events = await client.events(namespace, since=since)
     pods = await client.pods(namespace)
-    rollouts = await client.rollouts(namespace, binding.workload, since) if binding.workload else []
+    rollouts: list[Rollout] = []
+    # Not a Deployment (a StatefulSet, a guessed name) means no rollouts to show, not a failure.
+    if binding.workload:
+        with contextlib.suppress(KubernetesNotFoundError):
+            rollouts = await client.rollouts(namespace, binding.workload, since)
     return kube.kube_findings(
         target.name,
         namespace,

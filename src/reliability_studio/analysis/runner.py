@@ -114,8 +114,20 @@ class AnalysisRunner:
         """Claim due runs and complete them; returns how many were claimed."""
         claimed = await self._claim(now or utcnow())
         for run_id, attempt in claimed:
-            await self._complete(run_id, attempt)
+            try:
+                await self._complete(run_id, attempt)
+            except Exception as error:  # one broken run must not abandon the others
+                log.exception("analysis run failed", extra={"run_id": str(run_id)})
+                await self._record_error(run_id, f"{type(error).__name__}: {error}")
         return len(claimed)
+
+    async def _record_error(self, run_id: uuid.UUID, message: str) -> None:
+        """Keep the failure on the run; its lease still decides when it is tried again."""
+        async with self.sessionmaker() as session:
+            await session.execute(
+                update(AnalysisRun).where(AnalysisRun.id == run_id).values(error=message[:2000])
+            )
+            await session.commit()
 
     async def _claim(self, now: datetime) -> list[tuple[uuid.UUID, int]]:
         async with self.sessionmaker() as session:
@@ -188,6 +200,8 @@ class AnalysisRunner:
                 self.backends, extra, window, timeout_seconds=self.settings.backend_timeout_seconds
             )
             gathered.findings.extend(more.findings)
+            for backend, state in more.backends.items():
+                gathered.note(backend, state)
 
         await self._store(run_id, attempt, facts, gathered, past, now)
 
