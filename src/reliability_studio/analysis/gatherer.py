@@ -27,7 +27,13 @@ from reliability_studio.telemetry.kubernetes import (
 )
 from reliability_studio.telemetry.loki import LogLine, LokiClient, LokiNotConfigured
 from reliability_studio.telemetry.prometheus import PrometheusClient
-from reliability_studio.telemetry.tempo import TempoClient, TempoNotConfigured
+from reliability_studio.telemetry.tempo import (
+    TempoClient,
+    TempoNotConfigured,
+    TempoTraceNotFound,
+    Trace,
+    TraceSummary,
+)
 
 log = logging.getLogger(__name__)
 MAX_POINTS = 300  # samples per series in a range query
@@ -222,15 +228,36 @@ def _covered_seconds(lines: list[LogLine], start: datetime, end: datetime) -> fl
 
 async def _traces(client: TempoClient, target: Target, window: Window) -> list[Finding]:
     name = target.telemetry.tempo.service_name or target.name
-    query = "{ resource.service.name = " + quote(name) + " && status = error }"
-    found = await client.search(query, window.incident_start, window.end, limit=50)
-    opened = await asyncio.gather(
-        *(client.trace(summary.trace_id) for summary in found[:TRACES_TO_OPEN])
+    service = "resource.service.name = " + quote(name)
+    errors_query = "{ " + service + " && status = error }"
+    any_query = "{ " + service + " }"
+    failing, recent, before = await asyncio.gather(
+        client.search(errors_query, window.incident_start, window.end, limit=50),
+        client.search(any_query, window.incident_start, window.end, limit=TRACES_TO_OPEN),
+        client.search(
+            any_query, window.baseline_start, window.incident_start, limit=TRACES_TO_OPEN
+        ),
     )
-    errors = traces.summarize_errors(name, opened)
-    findings = traces.trace_findings(name, errors, [], query=query, link_template=None)
+    failing_traces, recent_traces, baseline_traces = await asyncio.gather(
+        _open(client, failing), _open(client, recent), _open(client, before)
+    )
+    errors = traces.summarize_errors(name, failing_traces)
+    slow = traces.slow_operations([*recent_traces, *failing_traces], baseline_traces, name)
+    findings = traces.trace_findings(name, errors, slow, query=errors_query, link_template=None)
     # The finding is about the catalog service, whatever its traces call it.
     return [_renamed(finding, target.name) for finding in findings]
+
+
+async def _open(client: TempoClient, summaries: list[TraceSummary]) -> list[Trace]:
+    """The newest traces of a search, in full; one that expired meanwhile is skipped."""
+    opened = await asyncio.gather(
+        *(client.trace(summary.trace_id) for summary in summaries[:TRACES_TO_OPEN]),
+        return_exceptions=True,
+    )
+    for result in opened:
+        if isinstance(result, BaseException) and not isinstance(result, TempoTraceNotFound):
+            raise result
+    return [result for result in opened if isinstance(result, Trace)]
 
 
 async def _kubernetes(client: KubernetesClient, target: Target, window: Window) -> list[Finding]:
