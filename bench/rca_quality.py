@@ -554,7 +554,8 @@ def _traffic_surge(world: World) -> None:
     rng, cause = world.rng, "web"
     at = world.fault_at
     world.onsets = {cause: at}
-    # Traffic x4 at web is never queried (no traffic query); its CPU shows it.
+    # Traffic x4 at web, and its CPU shows it.
+    world.bump(cause, "traffic", at, 3.0, ramp=timedelta(minutes=3), relative=True)
     world.bump(cause, "saturation", at, 0.45, ramp=timedelta(minutes=3))
     checkout_at = at + world.step * rng.randint(1, 3)
     world.onsets["checkout"] = checkout_at
@@ -621,6 +622,7 @@ BASE_LEVELS = {
     "error_ratio": (0.0005, 0.002),
     "latency": (0.05, 0.25),
     "saturation": (0.35, 0.5),
+    "traffic": (50.0, 300.0),
 }
 BACKGROUND_LINES: dict[str, tuple[Callable[[Random], str], float]] = {
     "web": (

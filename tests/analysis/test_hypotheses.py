@@ -12,6 +12,7 @@ from reliability_studio.analysis.findings import (
     OOM,
     ROLLOUT,
     SATURATION,
+    TRAFFIC,
     Finding,
     FindingKind,
     Source,
@@ -169,3 +170,49 @@ def test_evidence_ids_are_listed_strongest_first() -> None:
     )
     assert ranked[0].evidence_ids == ["strong", "weak"]
     assert ranked[0].component == "component-strong"
+
+
+def test_a_service_whose_traffic_surged_first_is_not_a_victim_of_what_it_overloaded() -> None:
+    ranked = rank(
+        [
+            _ref("t", "web", TRAFFIC, minutes=0),
+            _ref(
+                "w",
+                "web",
+                ERROR_SURGE,
+                DOWNSTREAM_PREFIX + "checkout",
+                minutes=2,
+                kind="trace_errors",
+                source="tempo",
+            ),
+            _ref("c", "checkout", SATURATION, ERROR_SURGE, minutes=1),
+        ],
+        START,
+    )
+    assert ranked[0].service == "web"
+    assert ranked[0].kind == "saturation"
+    assert "victim" not in ranked[0].parts
+    checkout = next(h for h in ranked if h.service == "checkout")
+    assert "origin" not in checkout.parts
+
+
+def test_a_surge_that_came_after_the_trouble_downstream_does_not_excuse_the_caller() -> None:
+    ranked = rank(
+        [
+            _ref("t", "web", TRAFFIC, minutes=5),
+            _ref(
+                "w",
+                "web",
+                ERROR_SURGE,
+                DOWNSTREAM_PREFIX + "checkout",
+                minutes=2,
+                kind="trace_errors",
+                source="tempo",
+            ),
+            _ref("c", "checkout", ERROR_SURGE, minutes=0),
+        ],
+        START,
+    )
+    assert ranked[0].service == "checkout"
+    web = next(h for h in ranked if h.service == "web")
+    assert web.parts["victim"] < 0

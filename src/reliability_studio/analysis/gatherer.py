@@ -151,7 +151,8 @@ def _selector_matchers(selector: str) -> str:
 
 
 def _default_queries(target: Target) -> dict[str, str]:
-    """The golden signals by the usual metric names, unless the service names its own."""
+    """The golden signals by the usual metric names, unless the service names its own
+    (traffic always by the request counter: a surge is often the root of the trouble)."""
     prometheus = target.telemetry.prometheus
     matchers = _selector_matchers(prometheus.selector or "")
     inner = f"{matchers}, " if matchers else ""
@@ -162,6 +163,7 @@ def _default_queries(target: Target) -> dict[str, str]:
         "latency": prometheus.latency_query
         or "histogram_quantile(0.99, sum by (le) "
         f"(rate(http_request_duration_seconds_bucket{{{matchers}}}[5m])))",
+        "traffic": f"sum(rate(http_requests_total{{{matchers}}}[5m]))",
     }
     if prometheus.saturation_query:
         queries["saturation"] = prometheus.saturation_query

@@ -5,7 +5,9 @@ For each service that the evidence points at, the score adds up:
 - **strength**: how abnormal its own findings are (noisy-or of their scores), weighted 0.5;
 - **earliest anomaly**: the service whose trouble started first gets 0.2, the next 0.1;
 - **propagation**: traces of other services saying their errors originate here, 0.25;
-  a service whose own errors originate downstream is a victim, and loses 0.3;
+  a service whose own errors originate downstream is a victim, and loses 0.3, unless its
+  request rate surged before the trouble downstream began (then the load is its doing, and
+  the service it overloaded gets no origin bonus from it);
 - **coincidence with a change**: a rollout or config error of the service shortly before
   its first anomaly (or the incident), 0.2.
 
@@ -79,16 +81,24 @@ class Hypothesis:
 def rank(evidence: Sequence[EvidenceRef], incident_start: datetime) -> list[Hypothesis]:
     """Hypotheses, most likely first."""
     by_service: dict[str, list[EvidenceRef]] = defaultdict(list)
-    blamed_by: dict[str, set[str]] = defaultdict(set)
     for ref in evidence:
         by_service[ref.finding.service].append(ref)
+    starts = {service: _first_start(refs) for service, refs in by_service.items()}
+    surges = {service: _surge_start(refs) for service, refs in by_service.items()}
+    blamed_by: dict[str, set[str]] = defaultdict(set)
+    surging: set[str] = set()
+    for ref in evidence:
+        blamer = ref.finding.service
         for signal in ref.finding.signals:
-            if signal.startswith(DOWNSTREAM_PREFIX):
-                origin = signal.removeprefix(DOWNSTREAM_PREFIX)
-                if origin != ref.finding.service:
-                    blamed_by[origin].add(ref.finding.service)
+            origin = signal.removeprefix(DOWNSTREAM_PREFIX)
+            if not signal.startswith(DOWNSTREAM_PREFIX) or origin == blamer:
+                continue
+            if _load_driven(surges.get(blamer), starts.get(origin)):
+                surging.add(blamer)  # its surge overloaded the origin: not a victim
+            else:
+                blamed_by[origin].add(blamer)
     services = set(by_service) | set(blamed_by)
-    starts = {service: _first_start(by_service.get(service, [])) for service in services}
+    starts.update({service: None for service in services - set(starts)})
     order = sorted((start, service) for service, start in starts.items() if start is not None)
     earliest_rank = {service: position for position, (_, service) in enumerate(order)}
 
@@ -100,6 +110,7 @@ def rank(evidence: Sequence[EvidenceRef], incident_start: datetime) -> list[Hypo
             earliest_rank.get(service),
             starts[service],
             incident_start,
+            surging=service in surging,
         )
         for service in services
     ]
@@ -109,6 +120,23 @@ def rank(evidence: Sequence[EvidenceRef], incident_start: datetime) -> list[Hypo
     )
 
 
+def _surge_start(refs: list[EvidenceRef]) -> datetime | None:
+    """When the service's request rate started to surge, if it did."""
+    starts = [
+        ref.finding.started_at
+        for ref in refs
+        if TRAFFIC in ref.finding.signals and ref.finding.started_at is not None
+    ]
+    return min(starts, default=None)
+
+
+def _load_driven(surge_at: datetime | None, origin_trouble_at: datetime | None) -> bool:
+    """Errors a caller sees downstream follow from its own surge when the surge came first."""
+    if surge_at is None:
+        return False
+    return origin_trouble_at is None or surge_at <= origin_trouble_at
+
+
 def _hypothesis(
     service: str,
     refs: list[EvidenceRef],
@@ -116,6 +144,8 @@ def _hypothesis(
     earliest_rank: int | None,
     started_at: datetime | None,
     incident_start: datetime,
+    *,
+    surging: bool = False,
 ) -> Hypothesis:
     signals = {signal for ref in refs for signal in ref.finding.signals}
     own_scores = [ref.finding.score for ref in refs if not _is_victim_evidence(ref, service)]
@@ -130,7 +160,7 @@ def _hypothesis(
         for signal in signals
         if signal.startswith(DOWNSTREAM_PREFIX) and signal != DOWNSTREAM_PREFIX + service
     )
-    if downstream:
+    if downstream and not surging:
         parts["victim"] = -VICTIM_PENALTY
     change = _change_before(refs, started_at or incident_start)
     if change is not None:
@@ -144,7 +174,10 @@ def _hypothesis(
         kind=kind,
         score=round(score, 4),
         evidence_ids=[ref.id for ref in sorted(refs, key=lambda ref: -ref.finding.score)],
-        explanation=_explain(service, kind, parts, blamed_by, downstream, change, started_at),
+        explanation=_explain(
+            service, kind, parts, blamed_by, [] if surging else downstream, change, started_at
+        )
+        + (" Its request rate surged before the errors downstream began." if surging else ""),
         started_at=started_at,
         parts={name: round(value, 4) for name, value in parts.items()},
     )
@@ -188,6 +221,8 @@ def _kind(signals: set[str], blamed_by: set[str], changed: bool) -> HypothesisKi
         return "deploy"
     if CONFIG in signals:
         return "config"
+    if TRAFFIC in signals:
+        return "saturation"
     if signals & {OOM, CRASHLOOP, SCHEDULING} or {SATURATION, ERROR_SURGE} <= signals:
         return "resource_exhaustion"
     if blamed_by:
