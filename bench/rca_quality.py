@@ -43,14 +43,13 @@ rollout 90 minutes before. Per scenario, the characteristic evidence is:
   exhausted"), errors in web's traces originating in checkout.
 
 The analysis is the gatherer's, call for call (`analysis/gatherer.py`): the default
-error-ratio and latency queries plus a saturation query (each service binds one here),
-`anomaly.detect` with `SMALLEST_CHANGE[signal]`; the error-line filter `ERROR_LINES`, at
-most `LOG_LINES` newest lines per window and `_covered_seconds`; the `TRACES_TO_OPEN` newest
-error traces of each service in the incident window, summarised with no slow operations (the
-gatherer passes none); `kube_findings` over the namespace's events and pods and the
-workload's rollouts. Then `hypotheses.rank`. The gatherer never queries traffic (the catalog
-has no traffic query), so the traffic surge at web is generated but never seen, as in
-production. The time reported is the wall clock of the analysers plus the ranking (not the
+error-ratio, latency and traffic queries plus a saturation query (each service binds one
+here), `anomaly.detect` with `SMALLEST_CHANGE[signal]`; the error-line filter `ERROR_LINES`,
+at most `LOG_LINES` newest lines per window and `_covered_seconds`; the `TRACES_TO_OPEN`
+newest error traces of each service in the incident window (slow operations are not
+simulated: the gatherer's comparison with baseline traces is left out here);
+`kube_findings` over the namespace's events and pods and the workload's rollouts. Then
+`hypotheses.rank`. The time reported is the wall clock of the analysers plus the ranking (not the
 generation of the data).
 """
 
