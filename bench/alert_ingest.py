@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import re
 import signal
@@ -52,6 +51,7 @@ from typing import Any
 import httpx
 from tests.support.postgres import PostgresServer, free_port
 
+from bench.machine import machine
 from reliability_studio.alerts.fingerprint import label_fingerprint
 
 RESULTS = Path(__file__).parent / "results"
@@ -630,20 +630,6 @@ def run_pgbench(
 
 
 # --- the whole run -----------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    """CPU count and model, memory, Python and PostgreSQL versions."""
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
-    memory = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model.group(1) if model else None,
-        "memory_mb": int(memory.group(1)) // 1024 if memory else None,
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
 
 
 def postgres_settings(postgres: PostgresServer, database: str) -> dict[str, str]:

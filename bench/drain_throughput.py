@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
-import re
 import string
 import time
 import uuid
@@ -35,6 +32,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine as shared_machine
 from reliability_studio.analysis.logs import (
     DRAIN_DEPTH,
     DRAIN_MAX_CHILDREN,
@@ -235,18 +233,8 @@ def alignment(chosen: list[int], clusters: list[int]) -> dict[str, int]:
 
 
 def machine() -> dict[str, Any]:
-    """CPU count and model, memory, Python and drain3 versions."""
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
-    memory = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model.group(1) if model else None,
-        "memory_mb": int(memory.group(1)) // 1024 if memory else None,
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "drain3": version("drain3"),
-    }
+    """The machine, and the drain3 version that was measured."""
+    return {**shared_machine(), "drain3": version("drain3")}
 
 
 def main() -> None:

@@ -58,8 +58,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import re
 import statistics
 import time
@@ -70,6 +68,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
+from bench.machine import machine
 from reliability_studio.analysis import anomaly, kube, logs, traces
 from reliability_studio.analysis.findings import Finding
 from reliability_studio.analysis.gatherer import (
@@ -1009,20 +1008,6 @@ def run_scenario(scenario: Scenario, seed: int) -> Outcome:
 def run_suite(seed: int = 1) -> list[Outcome]:
     """Every scenario once with `seed`."""
     return [run_scenario(scenario, seed) for scenario in SCENARIOS]
-
-
-def machine() -> dict[str, Any]:
-    """CPU count and model, memory, Python version."""
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
-    memory = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model.group(1) if model else None,
-        "memory_mb": int(memory.group(1)) // 1024 if memory else None,
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
 
 
 def summary(outcomes: list[Outcome]) -> dict[str, Any]:
