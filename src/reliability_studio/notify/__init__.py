@@ -1,0 +1,1 @@
+"""Notifications: channels (Slack, PagerDuty, signed webhooks, email) and their delivery."""
