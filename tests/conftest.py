@@ -32,6 +32,8 @@ from reliability_studio.db.models import (
     Incident,
     IncidentService,
     IncidentTask,
+    NotificationChannel,
+    NotificationPolicy,
     Service,
     SLOAlert,
     SLOSnapshot,
@@ -52,6 +54,8 @@ QUIET_ENGINE: dict[str, Any] = {
 }
 # Children before parents, so that foreign keys never object.
 TABLES_TO_EMPTY = (
+    NotificationPolicy,
+    NotificationChannel,
     Evidence,
     AnalysisRun,
     Alert,

@@ -28,6 +28,7 @@ from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.incidents.router import router as incidents_router
 from reliability_studio.logs import configure_logging
 from reliability_studio.metrics import Metrics
+from reliability_studio.notify.router import router as notify_router
 from reliability_studio.slos.openslo_router import router as openslo_router
 from reliability_studio.slos.router import router as slos_router
 from reliability_studio.slos.rules_router import router as slo_rules_router
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         correlation_rules_router,
         analysis_router,
+        notify_router,
     ):
         app.include_router(router)
 

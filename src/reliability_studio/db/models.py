@@ -5,6 +5,7 @@ from reliability_studio.analysis.models import AnalysisRun, Evidence
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import Base
 from reliability_studio.incidents.models import Incident, IncidentService
+from reliability_studio.notify.models import NotificationChannel, NotificationPolicy
 from reliability_studio.organizations.models import Organization
 from reliability_studio.slos.models import SLO, SLOAlert, SLOSnapshot
 from reliability_studio.tasks.models import IncidentTask
@@ -21,6 +22,8 @@ __all__ = [
     "Incident",
     "IncidentService",
     "IncidentTask",
+    "NotificationChannel",
+    "NotificationPolicy",
     "Organization",
     "SLOAlert",
     "SLOSnapshot",
