@@ -32,6 +32,7 @@ from reliability_studio.db.models import (
     Incident,
     IncidentService,
     IncidentTask,
+    Notification,
     NotificationChannel,
     NotificationPolicy,
     Service,
@@ -50,10 +51,12 @@ QUIET_ENGINE: dict[str, Any] = {
     "slo_engine_enabled": False,
     "alert_correlation_enabled": False,
     "analysis_enabled": False,
+    "notify_enabled": False,
     "prometheus_url": "http://127.0.0.1:1",
 }
 # Children before parents, so that foreign keys never object.
 TABLES_TO_EMPTY = (
+    Notification,
     NotificationPolicy,
     NotificationChannel,
     Evidence,

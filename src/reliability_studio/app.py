@@ -28,6 +28,7 @@ from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.incidents.router import router as incidents_router
 from reliability_studio.logs import configure_logging
 from reliability_studio.metrics import Metrics
+from reliability_studio.notify.dispatcher import Dispatcher
 from reliability_studio.notify.router import router as notify_router
 from reliability_studio.slos.openslo_router import router as openslo_router
 from reliability_studio.slos.router import router as slos_router
@@ -72,6 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runner = AnalysisRunner(app.state.sessionmaker, backends, analysis_settings(settings))
             app.state.analysis_runner = runner
             background.append(asyncio.create_task(runner.run_forever(), name="analysis"))
+        dispatcher = (
+            Dispatcher(app.state.sessionmaker, settings) if settings.notify_enabled else None
+        )
+        if dispatcher is not None:
+            app.state.dispatcher = dispatcher
+            background.append(asyncio.create_task(dispatcher.run_forever(), name="dispatcher"))
         if settings.alert_correlation_enabled:
             correlator = Correlator(app.state.sessionmaker, settings, metrics)
             app.state.correlator = correlator
@@ -84,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(*background, return_exceptions=True)
             if backends is not None:
                 await close_backends(backends)
+            if dispatcher is not None:
+                await dispatcher.close()
             await app.state.prometheus.close()
             await app.state.prometheus_checker.close()
             await engine.dispose()

@@ -84,6 +84,19 @@ class Settings(BaseSettings):
     # "": find a kubeconfig or the pod's service account; "none": off; else a kubeconfig path.
     kubernetes_config: str = ""
 
+    public_url: str = Field(
+        default="", description="This server's address as users reach it, for links in messages."
+    )
+    notify_enabled: bool = True
+    notify_poll_seconds: float = Field(default=1.0, gt=0)
+    notify_batch_size: int = Field(default=100, ge=1)
+    notify_max_attempts: int = Field(default=8, ge=1, le=100)
+    notify_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    notify_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    notify_send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    notify_lease_seconds: float = Field(default=120.0, gt=0)
+    notify_slack_rate_per_second: float = Field(default=1.0, gt=0)
+
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 

@@ -30,6 +30,8 @@ from reliability_studio.incidents.lifecycle import transition_refusal
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.incidents.schemas import IncidentCreate
 from reliability_studio.incidents.service import add_incidents, change_status
+from reliability_studio.notify.delivery import EventType
+from reliability_studio.notify.outbox import enqueue_incident_events, incident_event_after_status
 from reliability_studio.tasks.models import IncidentTask
 from reliability_studio.timeline.models import TimelineEvent
 from reliability_studio.timeline.service import record_event
@@ -120,6 +122,7 @@ async def apply_effects(
     live = [work for work in works if work.group.incident_id in incidents]
     for work in live:
         work.group.updated_at = now
+    before = {incident.id: (incident.status, incident.severity) for incident in incidents.values()}
     await _link_new_services(session, live, incidents, now)
     worked_on = await _worked_on_by_humans(session, _needing_the_human_check(live, incidents))
     for work in live:
@@ -135,6 +138,25 @@ async def apply_effects(
             change_status(session, incident, "investigating", actor=CORRELATION_ACTOR, now=now)
         if work.resolved and work.group.firing_count == 0 and work.rule is not None:
             _resolve_by_policy(session, work.group, incident, work.rule.resolve_policy, now)
+    await _notify_changes(session, incidents, before)
+
+
+async def _notify_changes(
+    session: AsyncSession,
+    incidents: dict[uuid.UUID, Incident],
+    before: dict[uuid.UUID, tuple[str, str]],
+) -> None:
+    """Queue notifications for incidents whose status or severity this pass changed."""
+    by_organization: dict[uuid.UUID, list[tuple[EventType, Incident]]] = defaultdict(list)
+    for incident_id, (status, severity) in before.items():
+        incident = incidents[incident_id]
+        if incident.status != status:
+            event = incident_event_after_status(incident.status)
+            by_organization[incident.organization_id].append((event, incident))
+        elif incident.severity != severity:
+            by_organization[incident.organization_id].append(("incident.updated", incident))
+    for organization_id, events in by_organization.items():
+        await enqueue_incident_events(session, organization_id, events)
 
 
 async def flush_summaries(session: AsyncSession, interval: timedelta, now: datetime) -> None:

@@ -5,7 +5,11 @@ from reliability_studio.analysis.models import AnalysisRun, Evidence
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import Base
 from reliability_studio.incidents.models import Incident, IncidentService
-from reliability_studio.notify.models import NotificationChannel, NotificationPolicy
+from reliability_studio.notify.models import (
+    Notification,
+    NotificationChannel,
+    NotificationPolicy,
+)
 from reliability_studio.organizations.models import Organization
 from reliability_studio.slos.models import SLO, SLOAlert, SLOSnapshot
 from reliability_studio.tasks.models import IncidentTask
@@ -22,6 +26,7 @@ __all__ = [
     "Incident",
     "IncidentService",
     "IncidentTask",
+    "Notification",
     "NotificationChannel",
     "NotificationPolicy",
     "Organization",

@@ -39,6 +39,10 @@ from reliability_studio.incidents.schemas import (
     IncidentUpdate,
     ServiceRef,
 )
+from reliability_studio.notify.outbox import (
+    enqueue_incident_events,
+    incident_event_after_status,
+)
 from reliability_studio.timeline.service import record_event
 
 
@@ -107,6 +111,10 @@ async def add_incidents(
         # Evidence gathering starts with the incident, durably: a row in this transaction.
         queue_run(session, organization_id, incident.id, actor)
     await session.flush()
+    # So do its notifications (the outbox): delivered whatever happens after the commit.
+    await enqueue_incident_events(
+        session, organization_id, [("incident.created", incident) for incident in incidents]
+    )
     return incidents
 
 
@@ -225,6 +233,7 @@ async def update_incident(
     }
 
     changed = False  # tracked by hand: autoflush (before the service query) empties session.dirty
+    status_before, severity_before = incident.status, incident.severity
     target_status = changes.pop("status", incident.status)
     if target_status != incident.status:
         change_status(session, incident, target_status, actor=actor, now=now)
@@ -263,6 +272,11 @@ async def update_incident(
             changed = True
     if changed:  # a PATCH that changes nothing leaves updated_at as it was
         incident.updated_at = now
+    if target_status != status_before:
+        event = incident_event_after_status(target_status)
+        await enqueue_incident_events(session, organization_id, [(event, incident)])
+    elif new_severity != severity_before:
+        await enqueue_incident_events(session, organization_id, [("incident.updated", incident)])
     await session.commit()
     return incident
 

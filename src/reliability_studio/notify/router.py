@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from reliability_studio.api.deps import OrganizationId, Session
-from reliability_studio.api.pagination import Page
+from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
+from reliability_studio.notify import log as deliveries
 from reliability_studio.notify import service as notify
 from reliability_studio.notify.schemas import (
     ChannelCreate,
     ChannelOut,
     ChannelUpdate,
+    NotificationOut,
     PolicyCreate,
     PolicyOut,
     PolicyUpdate,
@@ -22,6 +25,8 @@ from reliability_studio.notify.schemas import (
 router = APIRouter(tags=["notifications"], responses=PROBLEM_RESPONSES)
 CHANNELS = "/api/notification-channels"
 POLICIES = "/api/notification-policies"
+NOTIFICATIONS = "/api/notifications"
+Status = Literal["pending", "delivering", "delivered", "dead"]
 
 
 @router.post(CHANNELS, status_code=status.HTTP_201_CREATED, response_model=ChannelOut)
@@ -106,3 +111,43 @@ async def delete_policy(
 ) -> None:
     """Remove a policy."""
     await notify.delete_policy(session, organization_id, policy_id)
+
+
+@router.get(NOTIFICATIONS, response_model=Page[NotificationOut])
+async def list_notifications(
+    session: Session,
+    organization_id: OrganizationId,
+    page: PageParams,
+    status: Annotated[list[Status] | None, Query()] = None,
+    channel_id: uuid.UUID | None = None,
+    incident_id: uuid.UUID | None = None,
+) -> Page[NotificationOut]:
+    """The delivery log, newest first: status, attempts, last error, latency."""
+    return await deliveries.list_notifications(
+        session,
+        organization_id,
+        page,
+        statuses=list(status) if status else None,
+        channel_id=channel_id,
+        incident_id=incident_id,
+    )
+
+
+@router.post(
+    NOTIFICATIONS + "/{notification_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=NotificationOut,
+)
+async def retry_notification(
+    notification_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    organization_id: OrganizationId,
+) -> NotificationOut:
+    """Send a failed (dead) or waiting notification again, with a fresh count of attempts."""
+    row = await deliveries.retry_notification(session, organization_id, notification_id)
+    dispatcher = getattr(request.app.state, "dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.wake()
+    channel = await notify.get_channel(session, organization_id, row.channel_id)
+    return deliveries.notification_out(row, channel.name)

@@ -190,3 +190,20 @@ class PolicyOut(BaseModel):
     channel_ids: list[uuid.UUID]
     created_at: datetime
     updated_at: datetime
+
+
+class NotificationOut(BaseModel):
+    """One delivery: what, where, and how it went."""
+
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    channel_name: str
+    event: EventType
+    incident_id: uuid.UUID | None
+    status: Literal["pending", "delivering", "delivered", "dead"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    latency_ms: float | None = Field(description="From the change to its delivery.")
