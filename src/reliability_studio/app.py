@@ -38,6 +38,7 @@ from reliability_studio.tasks.router import router as tasks_router
 from reliability_studio.telemetry.prometheus import PrometheusClient
 from reliability_studio.timeline.router import router as timeline_router
 
+SHUTDOWN_SECONDS = 10.0
 DESCRIPTION = """
 Reliability Studio keeps your service catalog, runs incidents with a timeline and action
 items, tracks SLOs, and turns alerts into incidents.
@@ -88,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             for task in background:
                 task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            if background:  # bounded: a stuck task must not hold the process up for ever
+                await asyncio.wait(background, timeout=SHUTDOWN_SECONDS)
             if backends is not None:
                 await close_backends(backends)
             if dispatcher is not None:

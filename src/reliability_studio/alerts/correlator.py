@@ -9,7 +9,6 @@ the queue is the `needs_correlation` flag in the database, never this process's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -17,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reliability_studio.alerts.correlation import CorrelationSettings, correlate_pending
+from reliability_studio.background import wait_to_be_woken
 from reliability_studio.config import Settings
 from reliability_studio.metrics import Metrics
 
@@ -62,8 +62,7 @@ class Correlator:
                 raise
             except Exception:
                 log.exception("alert correlation pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            await wait_to_be_woken(self._wake, self.poll_seconds)
 
     async def run_once(self) -> int:
         """One pass in its own session; returns how many alerts it took."""

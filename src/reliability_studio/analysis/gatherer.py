@@ -136,7 +136,8 @@ async def _bounded(
     backend: str, call: Awaitable[list[Finding]], timeout_seconds: float
 ) -> tuple[list[Finding], str]:
     try:
-        return await asyncio.wait_for(call, timeout_seconds), "ok"
+        async with asyncio.timeout(timeout_seconds):
+            return await call, "ok"
     except (LokiNotConfigured, TempoNotConfigured):
         return [], "not_configured"
     except TimeoutError:

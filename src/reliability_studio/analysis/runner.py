@@ -12,7 +12,6 @@ expired cannot write a second copy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ from reliability_studio.analysis.gatherer import (
 from reliability_studio.analysis.hypotheses import EvidenceRef, rank
 from reliability_studio.analysis.models import AnalysisRun, Evidence
 from reliability_studio.analysis.similar import Document, most_similar
+from reliability_studio.background import wait_to_be_woken
 from reliability_studio.catalog.models import Service
 from reliability_studio.catalog.telemetry import effective_telemetry
 from reliability_studio.config import Settings
@@ -107,8 +107,7 @@ class AnalysisRunner:
                 raise
             except Exception:
                 log.exception("analysis pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            await wait_to_be_woken(self._wake, self.poll_seconds)
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Claim due runs and complete them; returns how many were claimed."""

@@ -14,7 +14,6 @@ error kept, until someone retries it through the API.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -28,6 +27,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from reliability_studio.background import wait_to_be_woken
 from reliability_studio.config import Settings
 from reliability_studio.db.base import utcnow
 from reliability_studio.notify.channels.email import EmailSender
@@ -97,8 +97,7 @@ class Dispatcher:
                 raise
             except Exception:
                 log.exception("notification pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.notify_poll_seconds)
+            await wait_to_be_woken(self._wake, self.settings.notify_poll_seconds)
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Claim due rows of idle channels and start their delivery; returns how many."""
@@ -217,9 +216,8 @@ class Dispatcher:
             await self._pace(item)
             started = time.monotonic()
             try:
-                delivered = await asyncio.wait_for(
-                    self._send(item), timeout=self.settings.notify_send_timeout_seconds + 5
-                )
+                async with asyncio.timeout(self.settings.notify_send_timeout_seconds + 5):
+                    delivered = await self._send(item)
             except TimeoutError:
                 await self._failed(item, RetryableDeliveryError("no answer in time"))
             except DeliveryError as error:
