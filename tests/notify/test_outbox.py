@@ -446,3 +446,36 @@ def test_retry_of_a_pending_row_is_accepted(settings: Settings) -> None:
         (again,) = list_notifications(client)
         assert (again["status"], again["attempts"]) == ("pending", 0)
         assert len(list_notifications(client)) == 1, "a retry does not add a row"
+
+
+def test_assigning_a_task_notifies_the_channels_subscribed_to_assignments(
+    settings: Settings,
+) -> None:
+    with app_client(quiet(settings)) as client:
+        channel = create_channel(
+            client, "tasks", {"kind": "webhook", "url": "https://hooks.example/tasks"}
+        )
+        create_policy(client, [channel], events=["task.assigned"])
+        incident = client.post(
+            "/api/incidents", json={"title": "Payment Service Down", "severity": "high"}
+        ).json()
+        unassigned = client.post(
+            f"/api/incidents/{incident['id']}/tasks", json={"title": "Roll back"}
+        ).json()
+        assert list_notifications(client) == []
+
+        client.post(
+            f"/api/incidents/{incident['id']}/tasks",
+            json={"title": "Page the DBA", "assignee": "alice"},
+        )
+        client.patch(
+            f"/api/incidents/{incident['id']}/tasks/{unassigned['id']}",
+            json={"assignee": "bob"},
+        )
+        client.patch(
+            f"/api/incidents/{incident['id']}/tasks/{unassigned['id']}",
+            json={"title": "Roll back now"},  # no new assignee: no new notification
+        )
+        rows = list_notifications(client)
+        assert [row["event"] for row in rows] == ["task.assigned", "task.assigned"]
+        assert {row["incident_id"] for row in rows} == {incident["id"]}

@@ -289,3 +289,26 @@ def test_alerts_of_an_unknown_slo_are_404(client: TestClient) -> None:
     response = client.get("/api/slos/00000000-0000-0000-0000-000000000000/alerts")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_page_notifies_the_channels_subscribed_to_burn_rates(
+    client: TestClient, dataset: Dataset
+) -> None:
+    channel = client.post(
+        "/api/notification-channels",
+        json={"name": "burns", "config": {"kind": "webhook", "url": "https://hooks.example/b"}},
+    ).json()
+    policy = client.post(
+        "/api/notification-policies",
+        json={"name": "burns", "events": ["slo.burn_rate"], "channel_ids": [channel["id"]]},
+    )
+    assert policy.status_code == 201, policy.text
+    slo = spike_slo(client)
+    evaluate_at(client, [slo["id"]], dataset.at)
+
+    [incident] = incidents(client)
+    rows = client.get("/api/notifications").json()["items"]
+    assert [(row["event"], row["incident_id"]) for row in rows] == [
+        ("slo.burn_rate", incident["id"])
+    ]
+    assert rows[0]["status"] == "pending"  # written with the alert; no dispatcher here

@@ -34,10 +34,15 @@ async def enqueue_incident_events(
     session: AsyncSession,
     organization_id: uuid.UUID,
     events: Sequence[tuple[EventType, Incident]],
+    *,
+    title: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> int:
     """Add the notifications these incident events cause (uncommitted); how many.
 
-    A fixed number of queries however many events: alert storms open incidents in batches.
+    `title` replaces the incident's title in the message (e.g. for a task assignment), and
+    `details` travel in the resource (the task, the burn rates). A fixed number of queries
+    however many events: alert storms open incidents in batches.
     """
     if not events:
         return 0
@@ -62,7 +67,7 @@ async def enqueue_incident_events(
                     channel_id=channel_id,
                     event=event,
                     incident_id=incident.id,
-                    payload=_payload(event, incident, sorted(names)),
+                    payload=_payload(event, incident, sorted(names), title, details),
                     status="pending",
                     attempts=0,
                     next_attempt_at=now,
@@ -74,12 +79,18 @@ async def enqueue_incident_events(
     return added
 
 
-def _payload(event: EventType, incident: Incident, services: list[str]) -> dict[str, Any]:
+def _payload(
+    event: EventType,
+    incident: Incident,
+    services: list[str],
+    title: str | None,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
     """What the dispatcher needs to build the `delivery.Notification`, as JSON."""
     return {
         "event": event,
         "incident_id": str(incident.id),
-        "title": incident.title,
+        "title": title or incident.title,
         "severity": incident.severity,
         "status": incident.status,
         "services": services,
@@ -92,6 +103,7 @@ def _payload(event: EventType, incident: Incident, services: list[str]) -> dict[
             "services": services,
             "created_at": incident.created_at.isoformat(),
             "updated_at": incident.updated_at.isoformat(),
+            **({"details": details} if details else {}),
         },
     }
 

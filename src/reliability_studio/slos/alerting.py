@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.incidents.schemas import IncidentCreate
 from reliability_studio.incidents.service import add_incident, open_incident_for_service
+from reliability_studio.notify.outbox import enqueue_incident_events
 from reliability_studio.slos.budget import BurnRateRule
 from reliability_studio.slos.evaluation import Evaluation
 from reliability_studio.slos.models import SLO, SLOAlert
@@ -110,6 +111,18 @@ async def _start(
     if incident is None:
         return  # a ticket with no incident to note it on: the alert row is the record
     alert.incident_id = incident.id
+    if rule.severity == "page":
+        await enqueue_incident_events(
+            session,
+            slo.organization_id,
+            [("slo.burn_rate", incident)],
+            title=f"SLO {slo.name!r} ({service_name}) is burning its error budget",
+            details={
+                "slo_id": str(slo.id),
+                "summary": summary,
+                "burn_rates": evaluation.burn_rates,
+            },
+        )
     record_event(
         session,
         organization_id=slo.organization_id,

@@ -11,6 +11,8 @@ from reliability_studio.api.pagination import Page, PageRequest, fetch_page
 from reliability_studio.api.patch import patch_changes
 from reliability_studio.api.problems import NotFoundError
 from reliability_studio.db.base import utcnow
+from reliability_studio.incidents.models import Incident
+from reliability_studio.notify.outbox import enqueue_incident_events
 from reliability_studio.tasks.models import IncidentTask
 from reliability_studio.tasks.schemas import TaskCreate, TaskOut, TaskUpdate
 
@@ -30,8 +32,31 @@ async def create_task(
         **data.model_dump(),
     )
     session.add(task)
+    if task.assignee:
+        await _notify_assignment(session, task)
     await session.commit()
     return task
+
+
+async def _notify_assignment(session: AsyncSession, task: IncidentTask) -> None:
+    """Queue `task.assigned` (uncommitted), so the assignee hears of it."""
+    incident = await session.get(Incident, task.incident_id)
+    if incident is None:
+        return
+    await enqueue_incident_events(
+        session,
+        task.organization_id,
+        [("task.assigned", incident)],
+        title=f"Task for {task.assignee}: {task.title}",
+        details={
+            "task": {
+                "id": str(task.id),
+                "title": task.title,
+                "assignee": task.assignee,
+                "due_at": task.due_at.isoformat() if task.due_at else None,
+            }
+        },
+    )
 
 
 async def get_task(
@@ -86,8 +111,11 @@ async def update_task(
     task = await get_task(session, organization_id, incident_id, task_id)
     if "status" in changes and changes["status"] != task.status:
         task.completed_at = utcnow() if changes["status"] == "done" else None
+    assignee_before = task.assignee
     for field, value in changes.items():
         setattr(task, field, value)
+    if task.assignee and task.assignee != assignee_before:
+        await _notify_assignment(session, task)
     await session.commit()
     return task
 
