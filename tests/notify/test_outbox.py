@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -479,3 +480,23 @@ def test_assigning_a_task_notifies_the_channels_subscribed_to_assignments(
         rows = list_notifications(client)
         assert [row["event"] for row in rows] == ["task.assigned", "task.assigned"]
         assert {row["incident_id"] for row in rows} == {incident["id"]}
+
+
+def test_a_delivery_cut_short_by_shutdown_is_handed_back_at_once(settings: Settings) -> None:
+    """Stopping the app mid-send puts the row back to pending now, not after its lease."""
+    with HangingReceiver() as hanging:
+        with app_client(live(settings, notify_lease_seconds=3600)) as client:
+            channel = create_channel(client, "slow", {"kind": "webhook", "url": hanging.url})
+            create_policy(client, [channel])
+            client.post(
+                "/api/incidents", json={"title": "Payment Service Down", "severity": "high"}
+            )
+            wait_until(lambda: hanging.requests == 1, "the receiver took the request")
+        # The app has shut down while the request hung.
+        with app_client(quiet(settings)) as client:
+            [row] = list_notifications(client)
+            assert row["status"] == "pending", row
+            assert row["attempts"] == 1
+            assert parse_time(row["next_attempt_at"]) < parse_time(row["created_at"]) + timedelta(
+                minutes=5
+            )

@@ -73,6 +73,7 @@ class Dispatcher:
         self.pagerduty = PagerDutySender(self.http)
         self.webhook = WebhookSender(self.http)
         self._busy: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._held: dict[uuid.UUID, int] = {}  # claimed, not yet settled: id -> attempt
         self._last_send: dict[uuid.UUID, float] = {}
         self._wake = asyncio.Event()
 
@@ -81,11 +82,38 @@ class Dispatcher:
         self._wake.set()
 
     async def close(self) -> None:
-        """Stop the channel tasks and close connections."""
+        """Stop the channel tasks, hand back the rows they held, and close connections.
+
+        A row held at shutdown goes back to `pending` at once rather than waiting for its
+        lease: the next process sends it (again, if the receiver had it: the idempotency
+        key lets it drop the repeat).
+        """
         for task in self._busy.values():
             task.cancel()
         await asyncio.gather(*self._busy.values(), return_exceptions=True)
+        await self._release_held()
         await self.http.aclose()
+
+    async def _release_held(self) -> None:
+        if not self._held:
+            return
+        now = utcnow()
+        try:
+            async with self.sessionmaker() as session:
+                for row_id, attempt in self._held.items():
+                    await session.execute(
+                        update(OutboxRow)
+                        .where(
+                            OutboxRow.id == row_id,
+                            OutboxRow.attempts == attempt,
+                            OutboxRow.status == "delivering",
+                        )
+                        .values(status="pending", next_attempt_at=now, updated_at=now)
+                    )
+                await session.commit()
+        except Exception:  # the database may be gone too; the lease still covers the rows
+            log.exception("could not hand back notifications at shutdown")
+        self._held.clear()
 
     async def run_forever(self) -> None:
         """A pass whenever woken, or every `NOTIFY_POLL_SECONDS`."""
@@ -104,6 +132,7 @@ class Dispatcher:
         claimed = await self._claim(now or utcnow())
         by_channel: dict[uuid.UUID, list[Claimed]] = {}
         for item in claimed:
+            self._held[item.id] = item.attempt
             by_channel.setdefault(item.channel_id, []).append(item)
         for channel_id, items in by_channel.items():
             task = asyncio.create_task(self._deliver_all(items), name=f"notify-{channel_id}")
@@ -301,6 +330,7 @@ class Dispatcher:
 
     async def _settle(self, item: Claimed, **values: Any) -> None:
         """Record the outcome, only if the row is still this attempt's."""
+        self._held.pop(item.id, None)
         async with self.sessionmaker() as session:
             await session.execute(
                 update(OutboxRow)
