@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.alerts.grouping import RuleSpec
@@ -20,7 +19,8 @@ from reliability_studio.alerts.rule_schemas import (
     CorrelationRuleUpdate,
 )
 from reliability_studio.api.patch import patch_changes
-from reliability_studio.api.problems import ConflictError, NotFoundError
+from reliability_studio.api.problems import NotFoundError
+from reliability_studio.api.queries import commit_unique
 from reliability_studio.db.base import utcnow
 
 HEARTBEAT_ALERTS = 'alertname=~"Watchdog|InfoInhibitor|DeadMansSwitch"'
@@ -68,7 +68,7 @@ async def create_rule(
     """Add a rule; 409 if the name is taken."""
     rule = CorrelationRule(id=uuid.uuid4(), organization_id=organization_id, **data.model_dump())
     session.add(rule)
-    await _commit_unique(session, data.name)
+    await commit_unique(session, f"a correlation rule named {data.name!r} already exists")
     return rule
 
 
@@ -109,7 +109,7 @@ async def update_rule(
     rule = await get_rule(session, organization_id, rule_id)
     for field, value in changes.items():
         setattr(rule, field, value)
-    await _commit_unique(session, rule.name)
+    await commit_unique(session, f"a correlation rule named {rule.name!r} already exists")
     return rule
 
 
@@ -153,11 +153,3 @@ def rule_spec(rule: CorrelationRule) -> RuleSpec:
 async def enabled_rule_specs(session: AsyncSession, organization_id: uuid.UUID) -> list[RuleSpec]:
     """The enabled rules in the order they are tried."""
     return [rule_spec(rule) for rule in await list_rules(session, organization_id) if rule.enabled]
-
-
-async def _commit_unique(session: AsyncSession, name: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise ConflictError(f"a correlation rule named {name!r} already exists") from None

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, or_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from reliability_studio.api.problems import UnprocessableError
+from reliability_studio.api.problems import ConflictError, FieldError, UnprocessableError
 
 
 def contains_text(query: str, *columns: InstrumentedAttribute[str | None]) -> ColumnElement[bool]:
@@ -30,3 +32,16 @@ def cursor_datetime(value: str) -> datetime:
             field="cursor",
             location="query",
         ) from None
+
+
+async def commit_unique(session: AsyncSession, detail: str, *, field: str | None = None) -> None:
+    """Commit; when a unique constraint refuses it (a name already taken, perhaps by a
+    concurrent request), roll back and answer 409 with `detail`, naming `field` if given."""
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        errors = (
+            [FieldError(field=field, location="body", message="already taken")] if field else None
+        )
+        raise ConflictError(detail, errors=errors) from None

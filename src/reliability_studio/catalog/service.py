@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reliability_studio.api.pagination import Page, PageRequest, fetch_page
 from reliability_studio.api.patch import patch_changes
 from reliability_studio.api.problems import ConflictError, NotFoundError
-from reliability_studio.api.queries import contains_text
+from reliability_studio.api.queries import commit_unique, contains_text
 from reliability_studio.catalog.models import Service
 from reliability_studio.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
 from reliability_studio.catalog.telemetry import TelemetryBindings
@@ -35,7 +35,7 @@ async def create_service(
         **fields,
     )
     session.add(service)
-    await _commit_unique_name(session, data.name)
+    await commit_unique(session, f"a service named {data.name!r} already exists")
     return service
 
 
@@ -80,7 +80,7 @@ async def update_service(
         changes["telemetry"] = _stored_telemetry(data.telemetry)
     for field, value in changes.items():
         setattr(service, field, value)
-    await _commit_unique_name(session, service.name)
+    await commit_unique(session, f"a service named {service.name!r} already exists")
     return service
 
 
@@ -114,11 +114,3 @@ def _stored_telemetry(bindings: TelemetryBindings | None) -> dict[str, Any] | No
     if bindings is None:
         return None
     return bindings.model_dump(exclude_none=True) or None
-
-
-async def _commit_unique_name(session: AsyncSession, name: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise ConflictError(f"a service named {name!r} already exists") from None

@@ -6,16 +6,15 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.api.patch import patch_changes
 from reliability_studio.api.problems import (
     ConflictError,
-    FieldError,
     NotFoundError,
     UnprocessableError,
 )
+from reliability_studio.api.queries import commit_unique
 from reliability_studio.notify.models import NotificationChannel, NotificationPolicy
 from reliability_studio.notify.schemas import (
     ChannelCreate,
@@ -42,7 +41,9 @@ async def create_channel(
         config=config,
     )
     session.add(channel)
-    await _commit_unique(session, "channel", data.name)
+    await commit_unique(
+        session, f"a notification channel named {data.name!r} already exists", field="name"
+    )
     return channel
 
 
@@ -86,7 +87,9 @@ async def update_channel(
     changes.pop("config", None)
     for field, value in changes.items():
         setattr(channel, field, value)
-    await _commit_unique(session, "channel", channel.name)
+    await commit_unique(
+        session, f"a notification channel named {channel.name!r} already exists", field="name"
+    )
     return channel
 
 
@@ -133,7 +136,9 @@ async def create_policy(
         **_stored_policy(data.model_dump()),
     )
     session.add(policy)
-    await _commit_unique(session, "policy", data.name)
+    await commit_unique(
+        session, f"a notification policy named {data.name!r} already exists", field="name"
+    )
     return policy
 
 
@@ -175,7 +180,9 @@ async def update_policy(
         await _check_channels(session, organization_id, data.channel_ids)
     for field, value in _stored_policy(changes).items():
         setattr(policy, field, value)
-    await _commit_unique(session, "policy", policy.name)
+    await commit_unique(
+        session, f"a notification policy named {policy.name!r} already exists", field="name"
+    )
     return policy
 
 
@@ -216,14 +223,3 @@ async def _check_channels(
                 f"notification channel {channel_id} does not exist",
                 field=f"channel_ids.{position}",
             )
-
-
-async def _commit_unique(session: AsyncSession, what: str, name: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise ConflictError(
-            f"a notification {what} named {name!r} already exists",
-            errors=[FieldError(field="name", location="body", message="already taken")],
-        ) from None

@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.api.pagination import Page, PageRequest, fetch_page
@@ -18,6 +17,7 @@ from reliability_studio.api.problems import (
     NotFoundError,
     UnprocessableError,
 )
+from reliability_studio.api.queries import commit_unique
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
 from reliability_studio.slos.alerting import active_alerts, resolve_alert
@@ -71,7 +71,7 @@ async def create_slo(session: AsyncSession, organization_id: uuid.UUID, data: SL
         **data.model_dump(),
     )
     session.add(slo)
-    await _commit_unique_name(session, data.name)
+    await commit_unique(session, f"this service already has an SLO named {data.name!r}")
     return slo
 
 
@@ -127,7 +127,7 @@ async def update_slo(
         setattr(slo, field, value)
     if computed and RESCHEDULING_FIELDS & changes.keys():
         slo.next_evaluation_at = utcnow()  # the definition changed: measure it again now
-    await _commit_unique_name(session, slo.name)
+    await commit_unique(session, f"this service already has an SLO named {slo.name!r}")
     return slo
 
 
@@ -174,14 +174,6 @@ async def _ensure_service(
     )
     if found is None:
         raise UnprocessableError(f"service {service_id} does not exist", field="service_id")
-
-
-async def _commit_unique_name(session: AsyncSession, name: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise ConflictError(f"this service already has an SLO named {name!r}") from None
 
 
 async def list_history(
