@@ -11,7 +11,7 @@ changes one of them waits and then flags it again. SQLite serialises writers any
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -201,7 +201,9 @@ async def _recent_incidents(
     return found
 
 
-async def _incidents_of(session: AsyncSession, groups: Any) -> dict[uuid.UUID, Incident]:
+async def _incidents_of(
+    session: AsyncSession, groups: Iterable[AlertGroup]
+) -> dict[uuid.UUID, Incident]:
     ids = {group.incident_id for group in groups if group.incident_id is not None}
     if not ids:
         return {}

@@ -344,11 +344,6 @@ async def _worked_on_by_humans(
     return set(noted) | set(tasked)
 
 
-async def human_has_worked_on(session: AsyncSession, incident_id: uuid.UUID) -> bool:
-    """Whether anyone but the engines has written on the incident's timeline or tasks."""
-    return incident_id in await _worked_on_by_humans(session, [incident_id])
-
-
 def _raise_severity(
     session: AsyncSession, incident: Incident, severity: str, now: datetime
 ) -> None:

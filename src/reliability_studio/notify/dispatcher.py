@@ -243,7 +243,6 @@ class Dispatcher:
     async def _deliver_all(self, items: list[Claimed]) -> None:
         for item in items:
             await self._pace(item)
-            started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.notify_send_timeout_seconds + 5):
                     delivered = await self._send(item)
@@ -258,7 +257,6 @@ class Dispatcher:
                 await self._delivered(item, delivered)
             finally:
                 self._last_send[item.channel_id] = time.monotonic()
-                log.debug("sent", extra={"seconds": time.monotonic() - started})
 
     async def _pace(self, item: Claimed) -> None:
         """Per-channel rate limit: Slack takes about one message a second per channel."""

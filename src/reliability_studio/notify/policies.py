@@ -8,7 +8,7 @@ policies gets the event once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reliability_studio.incidents.lifecycle import SEVERITIES
@@ -63,15 +63,7 @@ def matches(policy: PolicySpec, facts: EventFacts) -> bool:
 
 def channels_for(policies: Sequence[PolicySpec], facts: EventFacts) -> list[uuid.UUID]:
     """The channels to notify, each once, in the order the policies name them."""
-    return list(
-        _unique(
-            channel
-            for policy in policies
-            if matches(policy, facts)
-            for channel in policy.channel_ids
-        )
+    wanted = (
+        channel for policy in policies if matches(policy, facts) for channel in policy.channel_ids
     )
-
-
-def _unique(items: Iterable[uuid.UUID]) -> dict[uuid.UUID, None]:
-    return dict.fromkeys(items)
+    return list(dict.fromkeys(wanted))
