@@ -28,6 +28,7 @@ from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.incidents.router import router as incidents_router
 from reliability_studio.logs import configure_logging
 from reliability_studio.metrics import Metrics
+from reliability_studio.notify.bootstrap import apply_configured_notifications
 from reliability_studio.notify.dispatcher import Dispatcher
 from reliability_studio.notify.router import router as notify_router
 from reliability_studio.slos.openslo_router import router as openslo_router
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await apply_configured_notifications(settings)  # NOTIFY_CONFIG_FILE; fails fast
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)

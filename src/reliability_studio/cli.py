@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
@@ -15,6 +15,7 @@ from reliability_studio.cli_settings import load_settings
 from reliability_studio.config import Settings
 from reliability_studio.db.migrate import upgrade_to_head
 from reliability_studio.logs import configure_logging
+from reliability_studio.notify.bootstrap import NotifyConfigError, read_notify_config
 from reliability_studio.slos.openslo_cli import export_command, import_command
 from reliability_studio.slos.rules_cli import rules_command
 from reliability_studio.worker import run_worker
@@ -55,6 +56,26 @@ def _migrate(settings: Settings) -> None:
         raise typer.Exit(code=1) from None
 
 
+def _check_notify_config(settings: Settings) -> None:
+    """Refuse to start on a bad NOTIFY_CONFIG_FILE: a message naming the file and fields, exit 2.
+
+    (It is applied later, at start; checking it here first fails before the database is
+    touched, and without a traceback.)
+    """
+    if settings.notify_config_file is None:
+        return
+    try:
+        read_notify_config(settings.notify_config_file)
+    except NotifyConfigError as exc:
+        _refuse_notify_config(exc)
+
+
+def _refuse_notify_config(exc: NotifyConfigError) -> NoReturn:
+    log.error("invalid notification config", extra={"error": str(exc)})
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=2) from None
+
+
 @app.callback()
 def main(
     version: Annotated[
@@ -78,11 +99,16 @@ def migrate() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run background jobs (SLO evaluation) without the API, until SIGTERM."""
+    """Run background jobs (SLO evaluation, alert correlation, analysis, notification
+    delivery) without the API, until SIGTERM."""
     settings = load_settings()
     configure_logging(settings.log_level)
+    _check_notify_config(settings)
     _migrate(settings)
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except NotifyConfigError as exc:  # e.g. a policy naming a channel nobody has
+        _refuse_notify_config(exc)
 
 
 @app.command()
@@ -96,6 +122,7 @@ def serve(
     """Migrate DATABASE_URL, then serve the API."""
     settings = load_settings()
     configure_logging(settings.log_level)
+    _check_notify_config(settings)
     _migrate(settings)
     worker_count = workers or settings.web_concurrency
     if settings.database.backend == "sqlite" and worker_count > 1:

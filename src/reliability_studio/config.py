@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     notify_send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     notify_lease_seconds: float = Field(default=120.0, gt=0)
     notify_slack_rate_per_second: float = Field(default=1.0, gt=0)
+    # Channels and policies (YAML) applied to the default organization at start.
+    notify_config_file: Path | None = None
 
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)

@@ -2,6 +2,8 @@
 
 For PostgreSQL deployments that scale jobs apart from the API; any number of workers
 share the work through the database. (`serve` runs the same jobs in-process.)
+Notifications are delivered here too (`NOTIFY_ENABLED`): dispatchers in any number of
+processes claim rows with `FOR UPDATE SKIP LOCKED` and a lease, so none is sent twice at once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from reliability_studio.analysis.backends import build_backends, close_backends
 from reliability_studio.analysis.runner import AnalysisRunner, analysis_settings
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
+from reliability_studio.notify.bootstrap import apply_configured_notifications
+from reliability_studio.notify.dispatcher import Dispatcher
 from reliability_studio.slos.scheduler import SLOScheduler
 from reliability_studio.telemetry.prometheus import PrometheusClient
 
@@ -22,8 +26,13 @@ log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings) -> None:
-    """Run the SLO scheduler, the alert correlator and the analysis runner until SIGTERM or
-    SIGINT."""
+    """Run the SLO scheduler, the alert correlator, the analysis runner and the notification
+    dispatcher until SIGTERM or SIGINT.
+
+    `NOTIFY_CONFIG_FILE` is applied first: a bad file raises `NotifyConfigError` before any
+    job starts.
+    """
+    await apply_configured_notifications(settings)
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     prometheus = PrometheusClient(
@@ -37,6 +46,9 @@ async def run_worker(settings: Settings) -> None:
     if backends is not None:
         runner = AnalysisRunner(sessionmaker, backends, analysis_settings(settings))
         jobs.append(runner.run_forever())
+    dispatcher = Dispatcher(sessionmaker, settings) if settings.notify_enabled else None
+    if dispatcher is not None:
+        jobs.append(dispatcher.run_forever())
     task = asyncio.ensure_future(asyncio.gather(*jobs))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -47,6 +59,8 @@ async def run_worker(settings: Settings) -> None:
     except asyncio.CancelledError:
         log.info("worker stopping")
     finally:
+        if dispatcher is not None:  # hands back the rows it held, before the engine goes
+            await dispatcher.close()
         if backends is not None:
             await close_backends(backends)
         await prometheus.close()

@@ -1,8 +1,10 @@
 """Helpers of the notification outbox specification: apps with and without the dispatcher,
-a receiver that never answers, and ways to wait for the notification log."""
+a receiver that never answers, ways to wait for the notification log, and what the tests of
+real `serve` and `worker` processes on PostgreSQL share."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -13,10 +15,13 @@ from types import TracebackType
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from reliability_studio.app import create_app
 from reliability_studio.config import Settings
-from tests.support.postgres import free_port
+from reliability_studio.db.engine import create_engine
+from reliability_studio.notify.models import Notification
+from tests.support.postgres import PostgresServer, free_port
 
 NOTIFICATIONS = "/api/notifications"
 CHANNELS = "/api/notification-channels"
@@ -30,6 +35,42 @@ LIVE: dict[str, Any] = {
     "notify_backoff_base_seconds": 0.05,
     "notify_backoff_max_seconds": 0.2,
 }
+
+
+# A `serve` or `worker` process of these tests: the dispatcher, polling often, and no other job
+# (no Prometheus answers on port 1).
+PROCESS_SETTINGS = {
+    "SLO_ENGINE_ENABLED": "false",
+    "ALERT_CORRELATION_ENABLED": "false",
+    "ANALYSIS_ENABLED": "false",
+    "PROMETHEUS_URL": "http://127.0.0.1:1",
+    "NOTIFY_ENABLED": "true",
+    "NOTIFY_POLL_SECONDS": "0.05",
+}
+
+
+def new_postgres_database(server: PostgresServer, prefix: str) -> str:
+    """The URL of a new, empty database on `server` (the processes migrate it)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    server.create_database(name)
+    return server.url(name)
+
+
+def outbox(database_url: str) -> dict[str, tuple[str, int]]:
+    """Every notification row, read straight from the database: id -> (status, attempts)."""
+
+    async def read() -> dict[str, tuple[str, int]]:
+        engine = create_engine(Settings(database_url=database_url))
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    select(Notification.id, Notification.status, Notification.attempts)
+                )
+                return {str(id_): (status, attempts) for id_, status, attempts in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
 
 
 def live(settings: Settings, **changes: Any) -> Settings:

@@ -1,4 +1,5 @@
-"""`reliability-studio serve` as users run it: a real process on a free port of 127.0.0.1.
+"""`reliability-studio serve` as users run it: a real process on a free port of 127.0.0.1
+(and `reliability-studio worker`, the same way, without a port).
 
 The process gets the current environment without any of our settings (so that a developer's
 `DATABASE_URL` or `INGEST_TOKEN_*` cannot leak into a test), plus the settings the test names.
@@ -76,6 +77,28 @@ class ServedProcess:
             if record.get("logger") == "reliability_studio.access" and record.get("path") == path
         ]
 
+    def messages(self, message: str) -> list[dict[str, Any]]:
+        """The JSON log records whose message is exactly `message`."""
+        return [record for record in self.records() if record.get("message") == message]
+
+    def wait_for_message(self, message: str, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Wait until the process has logged `message`; fails with the output when it does not
+        (or when the process ends first)."""
+        deadline = time.monotonic() + timeout
+        while not self.messages(message):
+            if self.process.poll() is not None:
+                raise AssertionError(f"the process exited early:\n{self.output_tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no {message!r} within {timeout:.0f} s:\n{self.output_tail()}"
+                )
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
     def wait_until_healthy(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Wait until `/health` answers 200; fails with the output when it does not."""
         deadline = time.monotonic() + timeout
@@ -128,3 +151,32 @@ def serving(cwd: Path, **settings: str) -> Iterator[ServedProcess]:
         yield served
     finally:
         served.stop()
+
+
+def start_worker(cwd: Path, **settings: str) -> ServedProcess:
+    """`reliability-studio worker` with `settings`, just started: wait for its "worker started"
+    with `wait_for_message`, and `stop()` it. (Its `base_url` is empty: a worker serves no HTTP.)"""
+    log = cwd / "worker.log"
+    with log.open("w", encoding="utf-8") as output:
+        process = subprocess.Popen(
+            [str(COMMAND), "worker"],
+            cwd=cwd,
+            env=environment(**settings),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return ServedProcess(process, "", log)
+
+
+@contextmanager
+def working(cwd: Path, **settings: str) -> Iterator[ServedProcess]:
+    """`reliability-studio worker` with `settings`, once it has logged "worker started";
+    stopped on exit."""
+    worker = start_worker(cwd, **settings)
+    try:
+        worker.wait_for_message("worker started")
+        yield worker
+    finally:
+        worker.stop()

@@ -2,12 +2,14 @@
 sender's tests.
 
 It records every request (method, path, headers, raw body) and answers each with the next
-scripted `Answer` (status, headers, body), or 204 once the script runs out.
+scripted `Answer` (status, headers, body, perhaps after a delay, or never), or with the
+`default` answer (204) once the script runs out.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() on arrival
 
 
 @dataclass(frozen=True)
@@ -33,17 +36,26 @@ class Answer:
     status: int = 204
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    delay_seconds: float = 0.0  # wait this long before answering
+    hold: bool = False  # never answer: keep the request open until the receiver stops
+
+
+class _Server(ThreadingHTTPServer):
+    # Every request is a new connection (HTTP/1.0): room for many senders connecting at once.
+    request_queue_size = 128
 
 
 class WebhookReceiver:
     """`with WebhookReceiver() as receiver:` serves on `receiver.url` until the block ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, default: Answer | None = None) -> None:
         self.port = free_port()
         self.received: list[Received] = []
         self.answers: deque[Answer] = deque()
+        self.default = default or Answer()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._stopping = threading.Event()
+        self._server = _Server(("127.0.0.1", self.port), self._handler())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -71,9 +83,17 @@ class WebhookReceiver:
                             path=self.path,
                             headers={k.lower(): v for k, v in self.headers.items()},
                             body=body,
+                            at=time.monotonic(),
                         )
                     )
-                    answer = receiver.answers.popleft() if receiver.answers else Answer()
+                    answer = receiver.answers.popleft() if receiver.answers else receiver.default
+                if answer.hold:
+                    receiver._stopping.wait(60)
+                    self.close_connection = True
+                    return
+                if answer.delay_seconds and receiver._stopping.wait(answer.delay_seconds):
+                    self.close_connection = True
+                    return
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -96,6 +116,7 @@ class WebhookReceiver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stopping.set()  # held and delayed requests end now, unanswered
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

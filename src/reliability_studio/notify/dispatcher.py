@@ -293,6 +293,7 @@ class Dispatcher:
         raise PermanentDeliveryError(f"unknown channel kind {item.kind!r}")
 
     async def _delivered(self, item: Claimed, delivered: Delivered | None) -> None:
+        log.info("notification delivered", extra=_log_fields(item))
         now = utcnow()
         await self._settle(
             item,
@@ -304,6 +305,8 @@ class Dispatcher:
 
     async def _failed(self, item: Claimed, error: DeliveryError) -> None:
         message = str(error)[:2000] or type(error).__name__
+        # Senders keep secrets out of their errors (the API shows them as `last_error` too).
+        log.warning("notification attempt failed", extra={**_log_fields(item), "error": message})
         if isinstance(error, PermanentDeliveryError):
             await self._settle(item, status="dead", last_error=message)
             return
@@ -340,6 +343,15 @@ class Dispatcher:
                 .values(updated_at=utcnow(), **values)
             )
             await session.commit()
+
+
+def _log_fields(item: Claimed) -> dict[str, Any]:
+    return {
+        "notification": str(item.id),
+        "channel": str(item.channel_id),
+        "event": item.notification.event,
+        "attempt": item.attempt,
+    }
 
 
 def _with_thread(item: Claimed, thread: dict[str, Any]) -> Claimed:
