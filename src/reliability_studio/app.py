@@ -26,6 +26,11 @@ from reliability_studio.catalog.router import router as services_router
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.incidents.router import router as incidents_router
+from reliability_studio.live.bus import PostgresBus, build_bus
+from reliability_studio.live.capture import install as install_live_capture
+from reliability_studio.live.hub import Hub
+from reliability_studio.live.router import router as live_router
+from reliability_studio.live.settings import live_settings
 from reliability_studio.logs import configure_logging
 from reliability_studio.metrics import Metrics
 from reliability_studio.notify.bootstrap import apply_configured_notifications
@@ -68,6 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.prometheus_url, timeout_seconds=3.0, attempts=1
         )
         background: list[asyncio.Task[None]] = []
+        if settings.live_enabled:
+            hub = Hub(settings.live_client_buffer, on_drop=metrics.live_clients_dropped.inc)
+            metrics.live_clients.set_function(lambda: hub.client_count)
+            app.state.live_hub = hub
+            bus = build_bus(settings.database, hub, settings.live_publish_interval_seconds)
+            install_live_capture(app.state.sessionmaker, bus)
+            if isinstance(bus, PostgresBus):
+                app.state.live_bus = bus
+                background.append(asyncio.create_task(bus.run_forever(), name="live-bus"))
         if settings.slo_engine_enabled:
             scheduler = SLOScheduler(app.state.sessionmaker, app.state.prometheus, settings)
             background.append(asyncio.create_task(scheduler.run_forever(), name="slo-scheduler"))
@@ -109,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.live_settings = live_settings(settings)
     app.state.ingest_gate = IngestGate(settings, metrics)
     _document_problems_as_problem_json(app)
     metrics.watch_pool(lambda: getattr(getattr(app.state, "engine", None), "pool", None))
@@ -130,6 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notify_router,
     ):
         app.include_router(router)
+    if settings.live_enabled:
+        app.include_router(live_router)
 
     # Added last = outermost: ids and logs wrap everything, including CORS and size limits.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

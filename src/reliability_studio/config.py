@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     # Channels and policies (YAML) applied to the default organization at start.
     notify_config_file: Path | None = None
 
+    live_enabled: bool = True
+    live_client_buffer: int = Field(default=1000, ge=1)
+    live_frame_interval_seconds: float = Field(default=0.05, ge=0)
+    live_send_timeout_seconds: float = Field(default=10.0, gt=0)
+    live_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    live_publish_interval_seconds: float = Field(default=0.02, ge=0)
+
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import Pool, QueuePool
@@ -62,6 +62,16 @@ class Metrics:
             "alert_correlation_pass_seconds",
             "Duration of correlation passes that took alerts.",
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.live_clients = Gauge(
+            "live_clients",
+            "Clients connected to the live stream (WebSocket and SSE) of this process.",
+            registry=self.registry,
+        )
+        self.live_clients_dropped = Counter(
+            "live_clients_dropped_total",
+            "Live clients disconnected because they did not keep up.",
             registry=self.registry,
         )
 

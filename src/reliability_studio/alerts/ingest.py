@@ -20,6 +20,8 @@ from reliability_studio.alerts.fingerprint import label_fingerprint
 from reliability_studio.alerts.models import Alert, dedup_key
 from reliability_studio.alerts.schemas import AlertIn, IngestSummary, WebhookAlert
 from reliability_studio.catalog.models import Service
+from reliability_studio.live.capture import alert_change, record, wants_changes
+from reliability_studio.live.events import Change
 
 TITLE_ANNOTATIONS = ("summary", "title", "message")
 
@@ -148,6 +150,9 @@ async def ingest(
     if created:
         # Plain rows, not ORM objects: a storm inserts thousands a second.
         await session.execute(insert(Alert), [dataclasses.asdict(row) for row in created])
+        if wants_changes(session):
+            for row in created:
+                record(session, _created_change(row))
     summary = IngestSummary(
         received=len(alerts),
         created=tally.created,
@@ -158,6 +163,19 @@ async def ingest(
         unknown_services=sorted(unknown),
     )
     return summary, is_new
+
+
+def _created_change(row: NewAlert) -> Change:
+    return alert_change(
+        op="created",
+        alert_id=row.id,
+        organization_id=row.organization_id,
+        incident_id=None,
+        service_id=row.service_id,
+        title=row.title,
+        status=row.status,
+        severity=row.severity,
+    )
 
 
 async def _latest(

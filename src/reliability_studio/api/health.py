@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from reliability_studio import __version__
 from reliability_studio.api.problems import DATABASE_RETRY_AFTER_SECONDS
+from reliability_studio.live.status import live_status
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -22,7 +23,10 @@ log = logging.getLogger(__name__)
 
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
-    """200 when the database answers within 2 s; 503 with `Retry-After` when it does not."""
+    """200 when the database answers within 2 s; 503 with `Retry-After` when it does not.
+
+    `checks.live` reports the live stream (`ok`, `connecting`, `off`) without deciding the
+    answer: the API works while the stream reconnects."""
     settings = request.app.state.settings
     try:
         async with request.app.state.sessionmaker() as session:
@@ -42,7 +46,8 @@ async def health(request: Request) -> JSONResponse:
             status_code=503,
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
-    return JSONResponse({"status": "ok", "version": __version__, "checks": {"database": database}})
+    checks = {"database": database, "live": live_status(request.app.state)}
+    return JSONResponse({"status": "ok", "version": __version__, "checks": checks})
 
 
 @router.get("/metrics", include_in_schema=False)

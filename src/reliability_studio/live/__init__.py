@@ -1,0 +1,1 @@
+"""Real-time updates: committed changes streamed to WebSocket and SSE clients."""

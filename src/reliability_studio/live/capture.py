@@ -1,0 +1,255 @@
+"""Which committed changes become live events: SQLAlchemy session hooks.
+
+Sessions of a sessionmaker set up with `install` collect the incidents, timeline events,
+tasks, alerts and SLOs each flush writes. Just before commit the changes are turned into
+events (the services of each incident looked up in the same transaction); once the commit
+has succeeded they go to the process's outlet. A rolled-back transaction sends nothing.
+Bulk writes that bypass the ORM report their changes with `record`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from reliability_studio.alerts.models import Alert
+from reliability_studio.db.base import utcnow
+from reliability_studio.incidents.models import Incident, IncidentService
+from reliability_studio.live.events import Change, short, to_events
+from reliability_studio.slos.models import SLO
+from reliability_studio.tasks.models import IncidentTask
+from reliability_studio.timeline.models import TimelineEvent
+
+OUTLET_KEY = "live_outlet"
+_CHANGES_KEY = "live_changes"
+_EVENTS_KEY = "live_events"
+
+
+class Outlet(Protocol):
+    """Where a process sends the events of its commits. Must not block."""
+
+    def send(self, events: list[dict[str, Any]]) -> None: ...
+
+
+def install(sessionmaker: async_sessionmaker[AsyncSession], outlet: Outlet) -> None:
+    """Make every session of `sessionmaker` send its committed changes to `outlet`."""
+    sessionmaker.configure(info={OUTLET_KEY: outlet})
+
+
+def wants_changes(session: AsyncSession | Session) -> bool:
+    """Whether `session` sends live events (so that building them is worth it)."""
+    return OUTLET_KEY in session.info
+
+
+def record(session: AsyncSession | Session, change: Change) -> None:
+    """Report a change written without the ORM (a bulk insert); sent if the commit is."""
+    if OUTLET_KEY in session.info:
+        session.info.setdefault(_CHANGES_KEY, []).append(change)
+
+
+def _loaded(obj: object) -> dict[str, Any]:
+    """The loaded attribute values of `obj`, read without ever touching the database."""
+    values: dict[str, Any] = inspect(obj).dict
+    return values
+
+
+def _changed(obj: object, *names: str) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
+def _incident(obj: Incident, op: str) -> Change:
+    values = _loaded(obj)
+    return Change(
+        kind="incident",
+        op=op,
+        id=str(obj.id),
+        organization_id=str(obj.organization_id),
+        incident_id=str(obj.id),
+        data={
+            "title": short(values.get("title")),
+            "status": values.get("status"),
+            "severity": values.get("severity"),
+        },
+    )
+
+
+def _link(obj: IncidentService, _op: str) -> Change:
+    # A service linked or unlinked changes the incident; its services are looked up later.
+    return Change(
+        kind="incident",
+        op="updated",
+        id=str(obj.incident_id),
+        organization_id=str(obj.organization_id),
+        incident_id=str(obj.incident_id),
+    )
+
+
+def _timeline_event(obj: TimelineEvent, op: str) -> Change:
+    values = _loaded(obj)
+    return Change(
+        kind="timeline_event",
+        op=op,
+        id=str(obj.id),
+        organization_id=str(obj.organization_id),
+        incident_id=str(obj.incident_id),
+        data={
+            "type": values.get("type"),
+            "title": short(values.get("title")),
+            "source": values.get("source"),
+            "actor": values.get("actor"),
+        },
+    )
+
+
+def _task(obj: IncidentTask, op: str) -> Change:
+    values = _loaded(obj)
+    return Change(
+        kind="task",
+        op=op,
+        id=str(obj.id),
+        organization_id=str(obj.organization_id),
+        incident_id=str(obj.incident_id),
+        data={
+            "title": short(values.get("title")),
+            "status": values.get("status"),
+            "assignee": values.get("assignee"),
+        },
+    )
+
+
+def alert_change(
+    *,
+    op: str,
+    alert_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    incident_id: uuid.UUID | None,
+    service_id: uuid.UUID | None,
+    title: str | None,
+    status: str | None,
+    severity: str | None,
+) -> Change:
+    """The change of one alert (also for alerts inserted in bulk, see `record`)."""
+    return Change(
+        kind="alert",
+        op=op,
+        id=str(alert_id),
+        organization_id=str(organization_id),
+        incident_id=str(incident_id) if incident_id else None,
+        service_ids=[str(service_id)] if service_id else [],
+        data={"title": short(title), "status": status, "severity": severity},
+    )
+
+
+def _alert(obj: Alert, op: str) -> Change | None:
+    if op == "updated" and not _changed(obj, "status", "severity", "incident_id"):
+        return None  # a repeat of a firing alert is not news
+    values = _loaded(obj)
+    return alert_change(
+        op=op,
+        alert_id=obj.id,
+        organization_id=obj.organization_id,
+        incident_id=values.get("incident_id"),
+        service_id=values.get("service_id"),
+        title=values.get("title"),
+        status=values.get("status"),
+        severity=values.get("severity"),
+    )
+
+
+def _slo(obj: SLO, op: str) -> Change | None:
+    if op == "updated" and not _changed(obj, "status", "stale", "error_budget_remaining"):
+        return None  # evaluated again, and nothing a dashboard shows moved
+    values = _loaded(obj)
+    service_id = values.get("service_id")
+    return Change(
+        kind="slo",
+        op=op,
+        id=str(obj.id),
+        organization_id=str(obj.organization_id),
+        service_ids=[str(service_id)] if service_id else [],
+        data={
+            "name": values.get("name"),
+            "status": values.get("status"),
+            "stale": values.get("stale"),
+            "error_budget_remaining": values.get("error_budget_remaining"),
+        },
+    )
+
+
+_EXTRACTORS: dict[type, Callable[[Any, str], Change | None]] = {
+    Incident: _incident,
+    IncidentService: _link,
+    TimelineEvent: _timeline_event,
+    IncidentTask: _task,
+    Alert: _alert,
+    SLO: _slo,
+}
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _context: Any) -> None:
+    if OUTLET_KEY not in session.info:
+        return
+    changes: list[Change] = session.info.setdefault(_CHANGES_KEY, [])
+    for objects, op in (
+        (session.new, "created"),
+        (session.dirty, "updated"),
+        (session.deleted, "deleted"),
+    ):
+        for obj in objects:
+            extract = _EXTRACTORS.get(type(obj))
+            if extract is None:
+                continue
+            if op == "updated" and not session.is_modified(obj, include_collections=False):
+                continue
+            change = extract(obj, op)
+            if change is not None:
+                changes.append(change)
+
+
+@event.listens_for(Session, "before_commit")
+def _prepare(session: Session) -> None:
+    if OUTLET_KEY not in session.info:
+        return
+    session.flush()  # commit flushes after this hook; the last changes must be seen too
+    changes: list[Change] | None = session.info.pop(_CHANGES_KEY, None)
+    if not changes:
+        return
+    _look_up_services(session, changes)
+    session.info[_EVENTS_KEY] = to_events(changes, utcnow())
+
+
+def _look_up_services(session: Session, changes: list[Change]) -> None:
+    """Fill in the services of each change that belongs to an incident, as committed."""
+    wanted = {c.incident_id for c in changes if c.service_ids is None and c.incident_id}
+    services: dict[str, list[str]] = {}
+    if wanted:
+        rows = session.execute(
+            select(IncidentService.incident_id, IncidentService.service_id).where(
+                IncidentService.incident_id.in_([uuid.UUID(i) for i in wanted])
+            )
+        )
+        for incident_id, service_id in rows:
+            services.setdefault(str(incident_id), []).append(str(service_id))
+    for change in changes:
+        if change.service_ids is None:
+            change.service_ids = sorted(services.get(change.incident_id or "", []))
+
+
+@event.listens_for(Session, "after_commit")
+def _send(session: Session) -> None:
+    events = session.info.pop(_EVENTS_KEY, None)
+    if events:
+        session.info[OUTLET_KEY].send(events)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_CHANGES_KEY, None)
+    session.info.pop(_EVENTS_KEY, None)

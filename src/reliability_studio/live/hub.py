@@ -1,0 +1,137 @@
+"""The broadcaster of one process: hands each event to the clients that want it.
+
+The hub never waits on a client. Each client has a bounded buffer of pending events keyed
+by resource: a second change to a resource still waiting replaces the first (debouncing
+under storms: a client sees the latest state, not every step). A client whose buffer
+overflows is dropped, and reconnects; the others are not slowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from reliability_studio.live.events import Subscription
+
+log = logging.getLogger(__name__)
+
+
+class Subscriber:
+    """One connected client: its subscription and the events waiting to be sent to it."""
+
+    def __init__(self, subscription: Subscription, buffer_limit: int) -> None:
+        self.subscription = subscription
+        self.buffer_limit = buffer_limit
+        self.dropped = False
+        self._pending: dict[Any, bytes] = {}
+        self._ready = asyncio.Event()
+        self._last_sent = 0.0
+
+    def offer(self, key: Any, encoded: bytes) -> bool:
+        """Queue one event (replacing a pending one for the same resource); False when the
+        buffer is full and the client must be dropped."""
+        if key in self._pending:
+            # Re-inserted at the end: the replacement is sent in the order it happened.
+            del self._pending[key]
+        elif len(self._pending) >= self.buffer_limit:
+            return False
+        self._pending[key] = encoded
+        self._ready.set()
+        return True
+
+    def drop(self) -> None:
+        """Mark the client as too slow; its connection ends at its next wait."""
+        self.dropped = True
+        self._pending.clear()
+        self._ready.set()
+
+    async def next_frame(self, min_interval: float) -> list[bytes]:
+        """The events to send next, waiting for at least one, and at most one frame per
+        `min_interval` seconds (events arriving meanwhile join the frame). Empty once
+        the client has been dropped."""
+        await self._ready.wait()
+        wait = self._last_sent + min_interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._ready.clear()
+        if self.dropped:
+            return []
+        frame = list(self._pending.values())
+        self._pending.clear()
+        self._last_sent = time.monotonic()
+        return frame
+
+
+class Hub:
+    """Every client of this process, and the fan-out of events to them."""
+
+    def __init__(
+        self,
+        buffer_limit: int,
+        on_drop: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.buffer_limit = buffer_limit
+        self._subscribers: set[Subscriber] = set()
+        self._on_drop = on_drop
+
+    @property
+    def client_count(self) -> int:
+        """How many clients are connected to this process."""
+        return len(self._subscribers)
+
+    def subscribe(self, subscription: Subscription) -> Subscriber:
+        """Register a client; events published from now on reach it."""
+        subscriber = Subscriber(subscription, self.buffer_limit)
+        self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Forget a client (idempotent)."""
+        self._subscribers.discard(subscriber)
+
+    def publish(self, events: list[dict[str, Any]]) -> int:
+        """Offer `events` to every matching client; returns how many clients were dropped."""
+        if not self._subscribers:
+            return 0
+        dropped = 0
+        for event in events:
+            encoded = orjson.dumps(event)
+            key = (event["type"].split(".", 1)[0], event.get("id")) if "id" in event else encoded
+            for subscriber in list(self._subscribers):
+                if subscriber.dropped or not subscriber.subscription.matches(event):
+                    continue
+                if not self._offer(subscriber, key, encoded):
+                    dropped += 1
+        if dropped:
+            log.warning("live clients dropped: too slow", extra={"dropped": dropped})
+        return dropped
+
+    def publish_raw(self, payload: str | bytes) -> None:
+        """Publish a NOTIFY payload (a JSON array of events); a malformed one is logged."""
+        try:
+            events = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            log.error("live payload is not JSON; ignored")
+            return
+        if isinstance(events, list):
+            self.publish([event for event in events if isinstance(event, dict)])
+
+    def resync(self) -> None:
+        """Tell every client that events may have been missed (the bus reconnected), so
+        that it fetches the current state again."""
+        for subscriber in list(self._subscribers):
+            self._offer(subscriber, "resync", b'{"type":"resync"}')
+
+    def _offer(self, subscriber: Subscriber, key: Any, encoded: bytes) -> bool:
+        """Queue an event for one client, dropping the client if its buffer is full."""
+        if subscriber.offer(key, encoded):
+            return True
+        subscriber.drop()
+        self._subscribers.discard(subscriber)
+        self._on_drop()
+        return False

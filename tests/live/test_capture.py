@@ -1,0 +1,126 @@
+"""Specification of which committed changes become live events, on each backend."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reliability_studio.catalog.models import Service
+from reliability_studio.config import Settings
+from reliability_studio.db.engine import create_engine, create_sessionmaker
+from reliability_studio.incidents.models import Incident, IncidentService
+from reliability_studio.live.capture import install
+from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
+from reliability_studio.slos.models import SLO
+
+Events = list[dict[str, Any]]
+
+
+class RecordingOutlet:
+    """Keeps what it is sent, commit by commit."""
+
+    def __init__(self) -> None:
+        self.commits: list[Events] = []
+
+    def send(self, events: Events) -> None:
+        self.commits.append(events)
+
+    @property
+    def types(self) -> list[str]:
+        return [event["type"] for commit in self.commits for event in commit]
+
+
+def run(settings: Settings, scenario: Callable[[AsyncSession], Awaitable[None]]) -> RecordingOutlet:
+    """Run `scenario` in a session whose commits go to a recording outlet."""
+    outlet = RecordingOutlet()
+
+    async def main() -> None:
+        engine = create_engine(settings)
+        sessionmaker = create_sessionmaker(engine)
+        install(sessionmaker, outlet)
+        try:
+            async with sessionmaker() as session:
+                await scenario(session)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    return outlet
+
+
+def incident(title: str = "Checkout errors") -> Incident:
+    return Incident(
+        id=uuid.uuid4(),
+        organization_id=DEFAULT_ORGANIZATION_ID,
+        title=title,
+        severity="high",
+        status="open",
+    )
+
+
+def test_a_committed_incident_is_sent_with_its_services(settings: Settings) -> None:
+    service = Service(id=uuid.uuid4(), organization_id=DEFAULT_ORGANIZATION_ID, name="checkout")
+    opened = incident()
+
+    async def scenario(session: AsyncSession) -> None:
+        session.add_all([service, opened])
+        await session.flush()
+        session.add(
+            IncidentService(
+                incident_id=opened.id, service_id=service.id, organization_id=opened.organization_id
+            )
+        )
+        await session.commit()
+
+    outlet = run(settings, scenario)
+    assert len(outlet.commits) == 1
+    [event] = outlet.commits[0]
+    assert event["type"] == "incident.created"
+    assert event["service_ids"] == [str(service.id)]
+
+
+def test_a_rolled_back_change_sends_nothing_even_after_a_flush(settings: Settings) -> None:
+    async def scenario(session: AsyncSession) -> None:
+        session.add(incident())
+        await session.flush()
+        await session.rollback()
+        session.add(incident("After the rollback"))
+        await session.commit()
+
+    outlet = run(settings, scenario)
+    assert [[e["data"]["title"] for e in commit] for commit in outlet.commits] == [
+        ["After the rollback"]
+    ]
+
+
+def test_an_slo_evaluated_again_without_news_sends_nothing(settings: Settings) -> None:
+    service = Service(id=uuid.uuid4(), organization_id=DEFAULT_ORGANIZATION_ID, name="checkout")
+    slo = SLO(
+        id=uuid.uuid4(),
+        organization_id=DEFAULT_ORGANIZATION_ID,
+        service_id=service.id,
+        name="availability",
+        objective=99.9,
+        window_days=30,
+        status="healthy",
+        error_budget_remaining=80.0,
+    )
+
+    async def scenario(session: AsyncSession) -> None:
+        session.add_all([service, slo])
+        await session.commit()
+        slo.evaluation_error = None
+        slo.sli_value = 0.9995  # measured again; nothing a dashboard shows moved
+        await session.commit()
+        slo.status = "at_risk"
+        slo.error_budget_remaining = 20.0
+        await session.commit()
+
+    outlet = run(settings, scenario)
+    assert outlet.types == ["slo.created", "slo.updated"]
+    assert outlet.commits[1][0]["data"]["status"] == "at_risk"
+    assert outlet.commits[1][0]["service_ids"] == [str(service.id)]

@@ -1,0 +1,98 @@
+"""Specification of the hub: fan-out that never waits on a client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from reliability_studio.live.events import Subscription
+from reliability_studio.live.hub import Hub
+
+ORG = "org-1"
+
+
+def event(id: str, **values: Any) -> dict[str, Any]:
+    return {"type": "incident.updated", "id": id, "organization_id": ORG, **values}
+
+
+def test_a_client_that_does_not_read_is_dropped_and_the_others_get_every_event() -> None:
+    async def scenario() -> tuple[list[bytes], bool, int]:
+        drops: list[int] = []
+        hub = Hub(buffer_limit=10, on_drop=lambda: drops.append(1))
+        stalled = hub.subscribe(Subscription(ORG))
+        reader = hub.subscribe(Subscription(ORG))
+        received: list[bytes] = []
+        for n in range(100):
+            hub.publish([event(f"i{n}")])
+            received.extend(await reader.next_frame(0))
+        return received, stalled.dropped, len(drops)
+
+    received, stalled_dropped, drops = asyncio.run(scenario())
+    assert len(received) == 100
+    assert stalled_dropped
+    assert drops == 1
+
+
+def test_a_dropped_client_is_told_by_an_empty_frame() -> None:
+    async def scenario() -> list[bytes]:
+        hub = Hub(buffer_limit=1)
+        subscriber = hub.subscribe(Subscription(ORG))
+        hub.publish([event("i1"), event("i2")])
+        return await subscriber.next_frame(0)
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_changes_to_one_resource_waiting_for_a_client_are_merged_into_the_latest() -> None:
+    async def scenario() -> list[bytes]:
+        hub = Hub(buffer_limit=2)
+        subscriber = hub.subscribe(Subscription(ORG))
+        for status in ("investigating", "identified", "monitoring", "resolved"):
+            hub.publish([event("i1", status=status)])
+        return await subscriber.next_frame(0)
+
+    frame = asyncio.run(scenario())
+    assert len(frame) == 1
+    assert b'"status":"resolved"' in frame[0]
+
+
+def test_frames_to_one_client_are_spaced_by_the_frame_interval() -> None:
+    async def scenario() -> tuple[float, list[bytes]]:
+        hub = Hub(buffer_limit=100)
+        subscriber = hub.subscribe(Subscription(ORG))
+        hub.publish([event("i1")])
+        await subscriber.next_frame(0.2)
+        started = time.monotonic()
+        hub.publish([event("i2")])
+        hub.publish([event("i3")])
+        frame = await subscriber.next_frame(0.2)
+        return time.monotonic() - started, frame
+
+    waited, frame = asyncio.run(scenario())
+    assert waited >= 0.15
+    assert len(frame) == 2  # both joined the one frame
+
+
+def test_events_reach_only_matching_clients() -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        hub = Hub(buffer_limit=10)
+        watching = hub.subscribe(Subscription(ORG, incident_ids=frozenset({"i1"})))
+        other = hub.subscribe(Subscription(ORG, incident_ids=frozenset({"i9"})))
+        hub.publish([event("i1", incident_id="i1"), event("i2", incident_id="i2")])
+        hub.resync()
+        return await watching.next_frame(0), await other.next_frame(0)
+
+    watching, other = asyncio.run(scenario())
+    assert len(watching) == 2
+    assert b'"id":"i1"' in watching[0]
+    assert b"resync" in watching[1]
+    assert other == [b'{"type":"resync"}']
+
+
+def test_an_unsubscribed_client_receives_nothing_more() -> None:
+    hub = Hub(buffer_limit=10)
+    subscriber = hub.subscribe(Subscription(ORG))
+    hub.unsubscribe(subscriber)
+    assert hub.publish([event("i1")]) == 0
+    assert hub.client_count == 0
