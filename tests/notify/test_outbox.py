@@ -37,7 +37,7 @@ from tests.notify.conftest import (
     wait_until,
 )
 from tests.support.api import assert_problem, collect_pages, create_incident, create_service
-from tests.support.fake_slack import WEBHOOK_PATH, FakeSlack
+from tests.support.fake_slack import TOKEN, WEBHOOK_PATH, FakeSlack
 from tests.support.webhook_receiver import Answer, WebhookReceiver
 
 SECRET = "whsec_c2VjcmV0LXNpZ25pbmcta2V5"
@@ -500,3 +500,45 @@ def test_a_delivery_cut_short_by_shutdown_is_handed_back_at_once(settings: Setti
             assert parse_time(row["next_attempt_at"]) < parse_time(row["created_at"]) + timedelta(
                 minutes=5
             )
+
+
+def test_an_update_claimed_with_its_incidents_first_message_threads_under_it(
+    settings: Settings,
+) -> None:
+    with FakeSlack() as slack:
+        with app_client(quiet(settings)) as client:  # both rows wait, then go in one pass
+            bot = create_channel(
+                client,
+                "bot",
+                {
+                    "kind": "slack",
+                    "token": TOKEN,
+                    "channel": "#incidents",
+                    "api_base": slack.api_base,
+                },
+            )
+            create_policy(client, [bot], events=["incident.created", "incident.updated"])
+            incident = checkout_incident(client)
+            path = f"/api/incidents/{incident['id']}"
+            assert client.patch(path, json={"status": "investigating"}).status_code == 200
+        with app_client(live(settings, notify_slack_rate_per_second=50)) as client:
+            wait_for_notifications(client, all_in("delivered", 2), "both delivered")
+    parent, reply = slack.messages
+    assert "thread_ts" not in parent
+    assert reply["thread_ts"] == parent["ts"]
+
+
+def test_a_new_notification_wakes_the_dispatcher_instead_of_waiting_for_its_poll(
+    settings: Settings,
+) -> None:
+    with (
+        WebhookReceiver() as receiver,
+        app_client(live(settings, notify_poll_seconds=60)) as client,
+    ):
+        hook = webhook_channel(client, receiver.url)
+        create_policy(client, [hook], events=["incident.created"])
+        time.sleep(0.2)  # the dispatcher's first pass is over; the next poll is a minute away
+        started = time.monotonic()
+        checkout_incident(client)
+        wait_until(lambda: len(receiver.received) == 1, "delivered", timeout=5)
+        assert time.monotonic() - started < 2.0

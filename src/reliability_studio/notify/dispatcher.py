@@ -43,6 +43,7 @@ from reliability_studio.notify.delivery import (
 )
 from reliability_studio.notify.models import Notification as OutboxRow
 from reliability_studio.notify.models import NotificationChannel
+from reliability_studio.notify.settle import Outcome, OutcomeBatch, record_outcomes
 
 log = logging.getLogger(__name__)
 SLACK_KINDS = ("slack", "slack_webhook")
@@ -241,22 +242,44 @@ class Dispatcher:
         )
 
     async def _deliver_all(self, items: list[Claimed]) -> None:
-        for item in items:
-            await self._pace(item)
-            try:
-                async with asyncio.timeout(self.settings.notify_send_timeout_seconds + 5):
-                    delivered = await self._send(item)
-            except TimeoutError:
-                await self._failed(item, RetryableDeliveryError("no answer in time"))
-            except DeliveryError as error:
-                await self._failed(item, error)
-            except Exception as error:  # a bug or a bad config must not stop the channel
-                log.exception("notification send failed", extra={"notification": str(item.id)})
-                await self._failed(item, PermanentDeliveryError(f"{type(error).__name__}"))
-            else:
-                await self._delivered(item, delivered)
-            finally:
-                self._last_send[item.channel_id] = time.monotonic()
+        batch = OutcomeBatch()
+        # Slack threads: a follow-up claimed with its incident's first message goes under it.
+        threads: dict[uuid.UUID, dict[str, Any]] = {}
+        try:
+            for item in items:
+                incident = item.notification.incident_id
+                if incident in threads and not item.notification.thread:
+                    item = _with_thread(item, threads[incident])
+                await self._pace(item)
+                outcome = await self._attempt(item)
+                if outcome.thread and incident is not None:
+                    threads.setdefault(incident, outcome.thread)
+                if batch.add(outcome):
+                    await self._record(batch.take())
+        finally:
+            await self._record(batch.take())
+
+    async def _attempt(self, item: Claimed) -> Outcome:
+        """Send one notification; what became of it."""
+        try:
+            async with asyncio.timeout(self.settings.notify_send_timeout_seconds + 5):
+                delivered = await self._send(item)
+        except TimeoutError:
+            return self._failed(item, RetryableDeliveryError("no answer in time"))
+        except DeliveryError as error:
+            return self._failed(item, error)
+        except Exception as error:  # a bug or a bad config must not stop the channel
+            log.exception("notification send failed", extra={"notification": str(item.id)})
+            return self._failed(item, PermanentDeliveryError(f"{type(error).__name__}"))
+        else:
+            return self._delivered(item, delivered)
+        finally:
+            self._last_send[item.channel_id] = time.monotonic()
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        await record_outcomes(self.sessionmaker, outcomes)
+        for outcome in outcomes:
+            self._held.pop(outcome.id, None)
 
     async def _pace(self, item: Claimed) -> None:
         """Per-channel rate limit: Slack takes about one message a second per channel."""
@@ -292,33 +315,32 @@ class Dispatcher:
             return await sender.send(config["sender"], config["recipients"], n)
         raise PermanentDeliveryError(f"unknown channel kind {item.kind!r}")
 
-    async def _delivered(self, item: Claimed, delivered: Delivered | None) -> None:
+    def _delivered(self, item: Claimed, delivered: Delivered | None) -> Outcome:
         log.info("notification delivered", extra=_log_fields(item))
         now = utcnow()
-        await self._settle(
-            item,
+        return Outcome(
+            id=item.id,
+            attempt=item.attempt,
             status="delivered",
             delivered_at=now,
+            next_attempt_at=now,
             last_error=None if delivered is not None else "nothing to send for this event",
             thread=(delivered.thread or None) if delivered is not None else None,
         )
 
-    async def _failed(self, item: Claimed, error: DeliveryError) -> None:
+    def _failed(self, item: Claimed, error: DeliveryError) -> Outcome:
         message = str(error)[:2000] or type(error).__name__
         # Senders keep secrets out of their errors (the API shows them as `last_error` too).
         log.warning("notification attempt failed", extra={**_log_fields(item), "error": message})
-        if isinstance(error, PermanentDeliveryError):
-            await self._settle(item, status="dead", last_error=message)
-            return
-        if item.attempt >= self.settings.notify_max_attempts:
-            await self._settle(item, status="dead", last_error=message)
-            return
+        now = utcnow()
+        if (
+            isinstance(error, PermanentDeliveryError)
+            or item.attempt >= self.settings.notify_max_attempts
+        ):
+            return Outcome(item.id, item.attempt, "dead", message, next_attempt_at=now)
         wait = self._backoff(item.attempt, getattr(error, "retry_after_seconds", None))
-        await self._settle(
-            item,
-            status="pending",
-            last_error=message,
-            next_attempt_at=utcnow() + timedelta(seconds=wait),
+        return Outcome(
+            item.id, item.attempt, "pending", message, next_attempt_at=now + timedelta(seconds=wait)
         )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -328,21 +350,6 @@ class Dispatcher:
             return min(cap, max(0.0, retry_after))
         ceiling = min(cap, self.settings.notify_backoff_base_seconds * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
-
-    async def _settle(self, item: Claimed, **values: Any) -> None:
-        """Record the outcome, only if the row is still this attempt's."""
-        self._held.pop(item.id, None)
-        async with self.sessionmaker() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(
-                    OutboxRow.id == item.id,
-                    OutboxRow.attempts == item.attempt,
-                    OutboxRow.status == "delivering",
-                )
-                .values(updated_at=utcnow(), **values)
-            )
-            await session.commit()
 
 
 def _log_fields(item: Claimed) -> dict[str, Any]:
