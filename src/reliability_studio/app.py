@@ -36,6 +36,7 @@ from reliability_studio.metrics import Metrics
 from reliability_studio.notify.bootstrap import apply_configured_notifications
 from reliability_studio.notify.dispatcher import Dispatcher
 from reliability_studio.notify.router import router as notify_router
+from reliability_studio.notify.wake import install_wake
 from reliability_studio.slos.openslo_router import router as openslo_router
 from reliability_studio.slos.router import router as slos_router
 from reliability_studio.slos.rules_router import router as slo_rules_router
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if dispatcher is not None:
             app.state.dispatcher = dispatcher
+            install_wake(app.state.sessionmaker, dispatcher.wake)
             background.append(asyncio.create_task(dispatcher.run_forever(), name="dispatcher"))
         if settings.alert_correlation_enabled:
             correlator = Correlator(app.state.sessionmaker, settings, metrics)

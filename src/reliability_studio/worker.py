@@ -11,14 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from reliability_studio.alerts.correlator import Correlator
 from reliability_studio.analysis.backends import build_backends, close_backends
 from reliability_studio.analysis.runner import AnalysisRunner, analysis_settings
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
+from reliability_studio.live.bus import PostgresBus
+from reliability_studio.live.capture import install as install_live_capture
 from reliability_studio.notify.bootstrap import apply_configured_notifications
 from reliability_studio.notify.dispatcher import Dispatcher
+from reliability_studio.notify.wake import install_wake
 from reliability_studio.slos.scheduler import SLOScheduler
 from reliability_studio.telemetry.prometheus import PrometheusClient
 
@@ -38,8 +43,14 @@ async def run_worker(settings: Settings) -> None:
     prometheus = PrometheusClient(
         settings.prometheus_url, timeout_seconds=settings.prometheus_timeout_seconds
     )
-    scheduler = SLOScheduler(sessionmaker, prometheus, settings)
-    jobs = [scheduler.run_forever()]
+    jobs: list[Coroutine[Any, Any, None]] = []
+    if settings.live_enabled and settings.database.backend == "postgresql":
+        # What the worker changes (incidents the correlator opens...) reaches API clients.
+        bus = PostgresBus(settings.database, None, settings.live_publish_interval_seconds)
+        install_live_capture(sessionmaker, bus)
+        jobs.append(bus.run_forever())
+    if settings.slo_engine_enabled:
+        jobs.append(SLOScheduler(sessionmaker, prometheus, settings).run_forever())
     if settings.alert_correlation_enabled:
         jobs.append(Correlator(sessionmaker, settings).run_forever())
     backends = build_backends(settings) if settings.analysis_enabled else None
@@ -48,6 +59,7 @@ async def run_worker(settings: Settings) -> None:
         jobs.append(runner.run_forever())
     dispatcher = Dispatcher(sessionmaker, settings) if settings.notify_enabled else None
     if dispatcher is not None:
+        install_wake(sessionmaker, dispatcher.wake)
         jobs.append(dispatcher.run_forever())
     task = asyncio.ensure_future(asyncio.gather(*jobs))
     loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ from reliability_studio.config import Settings
 from reliability_studio.db.migrate import upgrade_to_head
 from tests.live.conftest import LiveServer, add_note, create_incident
 from tests.support.postgres import PostgresServer
-from tests.support.served import serving
+from tests.support.served import serving, working
 
 
 def test_a_change_made_through_one_replica_reaches_a_client_of_another(
@@ -42,6 +42,35 @@ def test_a_change_made_through_one_replica_reaches_a_client_of_another(
                 if any(event.get("id") == event_id for event in frame):
                     break
             assert time.monotonic() - posted < 1.0
+
+
+def test_an_incident_the_worker_opens_reaches_a_client_of_the_api(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    postgres_server.create_database("live_worker")
+    url = postgres_server.url("live_worker")
+    upgrade_to_head(Settings(database_url=url))
+    quiet = {"SLO_ENGINE_ENABLED": "false", "ANALYSIS_ENABLED": "false", "DATABASE_URL": url}
+    api_only = {**quiet, "ALERT_CORRELATION_ENABLED": "false"}  # only the worker correlates
+    (tmp_path / "api").mkdir()
+    (tmp_path / "worker").mkdir()
+    with serving(tmp_path / "api", **api_only) as api, working(tmp_path / "worker", **quiet):
+        _wait_until_live(api.base_url)
+        ws_url = api.base_url.replace("http://", "ws://") + "/api/ws"
+        with connect(ws_url, open_timeout=5) as client:
+            assert json.loads(client.recv(timeout=5))[0]["type"] == "subscribed"
+            response = httpx.post(
+                f"{api.base_url}/api/alerts",
+                json={"title": "HighErrorRate", "labels": {"alertname": "HighErrorRate"}},
+            )
+            assert response.status_code == 201, response.text
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                frame = json.loads(client.recv(timeout=max(0.01, deadline - time.monotonic())))
+                opened = [e for e in frame if e["type"] == "incident.created"]
+                if opened:
+                    break
+    assert opened[0]["data"]["title"]
 
 
 def _wait_until_live(base_url: str) -> None:

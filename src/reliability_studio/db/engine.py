@@ -107,3 +107,11 @@ def _set_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def add_session_info(sessionmaker: async_sessionmaker[AsyncSession], key: str, value: Any) -> None:
+    """Give every session `sessionmaker` makes from now on `session.info[key] = value`,
+    keeping what other parts have added (session hooks find their collaborators there)."""
+    info = dict(sessionmaker.kw.get("info") or {})
+    info[key] = value
+    sessionmaker.configure(info=info)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from reliability_studio.alerts.models import Alert
 from reliability_studio.db.base import utcnow
+from reliability_studio.db.engine import add_session_info
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.live.events import Change, short, to_events
 from reliability_studio.slos.models import SLO
@@ -38,7 +39,7 @@ class Outlet(Protocol):
 
 def install(sessionmaker: async_sessionmaker[AsyncSession], outlet: Outlet) -> None:
     """Make every session of `sessionmaker` send its committed changes to `outlet`."""
-    sessionmaker.configure(info={OUTLET_KEY: outlet})
+    add_session_info(sessionmaker, OUTLET_KEY, outlet)
 
 
 def wants_changes(session: AsyncSession | Session) -> bool:
