@@ -33,6 +33,8 @@ bench: $(VENV)/.dev test-deps
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.alert_ingest
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.rca_quality --repeat 5
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.drain_throughput --lines 1000000
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.notify_throughput
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.live_fanout
 
 ## lock: regenerate the lock files from pyproject.toml (after changing dependencies)
 lock: $(VENV)/.dev

@@ -75,7 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         background: list[asyncio.Task[None]] = []
         if settings.live_enabled:
-            hub = Hub(settings.live_client_buffer, on_drop=metrics.live_clients_dropped.inc)
+            hub = Hub(
+                settings.live_client_buffer,
+                settings.live_frame_interval_seconds,
+                on_drop=metrics.live_clients_dropped.inc,
+            )
             metrics.live_clients.set_function(lambda: hub.client_count)
             app.state.live_hub = hub
             bus = build_bus(settings.database, hub, settings.live_publish_interval_seconds)

@@ -19,13 +19,13 @@ def event(id: str, **values: Any) -> dict[str, Any]:
 def test_a_client_that_does_not_read_is_dropped_and_the_others_get_every_event() -> None:
     async def scenario() -> tuple[list[bytes], bool, int]:
         drops: list[int] = []
-        hub = Hub(buffer_limit=10, on_drop=lambda: drops.append(1))
+        hub = Hub(buffer_limit=10, frame_interval=0, on_drop=lambda: drops.append(1))
         stalled = hub.subscribe(Subscription(ORG))
         reader = hub.subscribe(Subscription(ORG))
         received: list[bytes] = []
         for n in range(100):
             hub.publish([event(f"i{n}")])
-            received.extend(await reader.next_frame(0))
+            received.extend(await reader.next_frame())
         return received, stalled.dropped, len(drops)
 
     received, stalled_dropped, drops = asyncio.run(scenario())
@@ -39,7 +39,7 @@ def test_a_dropped_client_is_told_by_an_empty_frame() -> None:
         hub = Hub(buffer_limit=1)
         subscriber = hub.subscribe(Subscription(ORG))
         hub.publish([event("i1"), event("i2")])
-        return await subscriber.next_frame(0)
+        return await subscriber.next_frame()
 
     assert asyncio.run(scenario()) == []
 
@@ -50,7 +50,7 @@ def test_changes_to_one_resource_waiting_for_a_client_are_merged_into_the_latest
         subscriber = hub.subscribe(Subscription(ORG))
         for status in ("investigating", "identified", "monitoring", "resolved"):
             hub.publish([event("i1", status=status)])
-        return await subscriber.next_frame(0)
+        return await subscriber.next_frame()
 
     frame = asyncio.run(scenario())
     assert len(frame) == 1
@@ -59,14 +59,14 @@ def test_changes_to_one_resource_waiting_for_a_client_are_merged_into_the_latest
 
 def test_frames_to_one_client_are_spaced_by_the_frame_interval() -> None:
     async def scenario() -> tuple[float, list[bytes]]:
-        hub = Hub(buffer_limit=100)
+        hub = Hub(buffer_limit=100, frame_interval=0.2)
         subscriber = hub.subscribe(Subscription(ORG))
         hub.publish([event("i1")])
-        await subscriber.next_frame(0.2)
+        await subscriber.next_frame()
         started = time.monotonic()
         hub.publish([event("i2")])
         hub.publish([event("i3")])
-        frame = await subscriber.next_frame(0.2)
+        frame = await subscriber.next_frame()
         return time.monotonic() - started, frame
 
     waited, frame = asyncio.run(scenario())
@@ -81,7 +81,7 @@ def test_events_reach_only_matching_clients() -> None:
         other = hub.subscribe(Subscription(ORG, incident_ids=frozenset({"i9"})))
         hub.publish([event("i1", incident_id="i1"), event("i2", incident_id="i2")])
         hub.resync()
-        return await watching.next_frame(0), await other.next_frame(0)
+        return await watching.next_frame(), await other.next_frame()
 
     watching, other = asyncio.run(scenario())
     assert len(watching) == 2

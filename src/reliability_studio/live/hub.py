@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +27,11 @@ class Subscriber:
         self.subscription = subscription
         self.buffer_limit = buffer_limit
         self.dropped = False
+        # The task sending to this client, cancelled if the client is dropped while stuck
+        # in a send (it has stopped reading, so the send would never end).
+        self.sender: asyncio.Task[Any] | None = None
         self._pending: dict[Any, bytes] = {}
         self._ready = asyncio.Event()
-        self._last_sent = 0.0
 
     def offer(self, key: Any, encoded: bytes) -> bool:
         """Queue one event (replacing a pending one for the same resource); False when the
@@ -41,42 +42,52 @@ class Subscriber:
         elif len(self._pending) >= self.buffer_limit:
             return False
         self._pending[key] = encoded
-        self._ready.set()
         return True
 
+    def release(self) -> None:
+        """Let the sender take what is pending (the hub paces this)."""
+        self._ready.set()
+
     def drop(self) -> None:
-        """Mark the client as too slow; its connection ends at its next wait."""
+        """Mark the client as too slow; its sender stops."""
         self.dropped = True
         self._pending.clear()
         self._ready.set()
+        if self.sender is not None:
+            self.sender.cancel()
 
-    async def next_frame(self, min_interval: float) -> list[bytes]:
-        """The events to send next, waiting for at least one, and at most one frame per
-        `min_interval` seconds (events arriving meanwhile join the frame). Empty once
-        the client has been dropped."""
+    async def next_frame(self) -> list[bytes]:
+        """The events to send next, once the hub releases them. Empty once the client has
+        been dropped."""
         await self._ready.wait()
-        wait = self._last_sent + min_interval - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
         self._ready.clear()
         if self.dropped:
             return []
         frame = list(self._pending.values())
         self._pending.clear()
-        self._last_sent = time.monotonic()
         return frame
 
 
 class Hub:
-    """Every client of this process, and the fan-out of events to them."""
+    """Every client of this process, and the fan-out of events to them.
+
+    Clients with pending events are released to send together, at most once per
+    `frame_interval` seconds: the first event after a quiet spell goes out at once, and
+    under a storm each client gets one frame per interval holding everything since.
+    """
 
     def __init__(
         self,
         buffer_limit: int,
+        frame_interval: float = 0.05,
         on_drop: Callable[[], None] = lambda: None,
     ) -> None:
         self.buffer_limit = buffer_limit
+        self.frame_interval = frame_interval
         self._subscribers: set[Subscriber] = set()
+        self._due: set[Subscriber] = set()
+        self._release_scheduled = False
+        self._last_release = -float("inf")
         self._on_drop = on_drop
 
     @property
@@ -105,8 +116,11 @@ class Hub:
             for subscriber in list(self._subscribers):
                 if subscriber.dropped or not subscriber.subscription.matches(event):
                     continue
-                if not self._offer(subscriber, key, encoded):
+                if self._offer(subscriber, key, encoded):
+                    self._due.add(subscriber)
+                else:
                     dropped += 1
+        self._schedule_release()
         if dropped:
             log.warning("live clients dropped: too slow", extra={"dropped": dropped})
         return dropped
@@ -125,7 +139,27 @@ class Hub:
         """Tell every client that events may have been missed (the bus reconnected), so
         that it fetches the current state again."""
         for subscriber in list(self._subscribers):
-            self._offer(subscriber, "resync", b'{"type":"resync"}')
+            if self._offer(subscriber, "resync", b'{"type":"resync"}'):
+                self._due.add(subscriber)
+        self._schedule_release()
+
+    def _schedule_release(self) -> None:
+        if not self._due or self._release_scheduled:
+            return
+        loop = asyncio.get_running_loop()
+        self._release_scheduled = True
+        delay = self._last_release + self.frame_interval - loop.time()
+        if delay > 0:
+            loop.call_later(delay, self._release)
+        else:
+            loop.call_soon(self._release)
+
+    def _release(self) -> None:
+        self._release_scheduled = False
+        self._last_release = asyncio.get_running_loop().time()
+        due, self._due = self._due, set()
+        for subscriber in due:
+            subscriber.release()
 
     def _offer(self, subscriber: Subscriber, key: Any, encoded: bytes) -> bool:
         """Queue an event for one client, dropping the client if its buffer is full."""

@@ -86,7 +86,8 @@ async def live_websocket(websocket: WebSocket) -> None:
     subscriber = hub.subscribe(subscription)
     try:
         await _send(websocket, [orjson.dumps(subscription.describe())], settings)
-        sending = asyncio.create_task(_send_events(websocket, subscriber, settings))
+        sending = asyncio.create_task(_send_events(websocket, subscriber))
+        subscriber.sender = sending
         receiving = asyncio.create_task(_receive_commands(websocket, subscriber, settings))
         done, pending = await asyncio.wait(
             {sending, receiving}, return_when=asyncio.FIRST_COMPLETED
@@ -97,6 +98,8 @@ async def live_websocket(websocket: WebSocket) -> None:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
                 await task
         for task in done:
+            if task.cancelled():  # the sender of a dropped client
+                continue
             with contextlib.suppress(WebSocketDisconnect, TimeoutError, RuntimeError):
                 task.result()
     except (WebSocketDisconnect, TimeoutError):
@@ -104,8 +107,9 @@ async def live_websocket(websocket: WebSocket) -> None:
     finally:
         hub.unsubscribe(subscriber)
         if websocket.application_state is WebSocketState.CONNECTED and subscriber.dropped:
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await websocket.close(code=TRY_AGAIN_LATER, reason="too slow; reconnect")
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
+                async with asyncio.timeout(settings.send_timeout_seconds):
+                    await websocket.close(code=TRY_AGAIN_LATER, reason="too slow; reconnect")
 
 
 async def _send(websocket: WebSocket, frame: list[bytes], settings: LiveSettings) -> None:
@@ -114,14 +118,14 @@ async def _send(websocket: WebSocket, frame: list[bytes], settings: LiveSettings
         await websocket.send_text((b"[" + b",".join(frame) + b"]").decode())
 
 
-async def _send_events(
-    websocket: WebSocket, subscriber: Subscriber, settings: LiveSettings
-) -> None:
+async def _send_events(websocket: WebSocket, subscriber: Subscriber) -> None:
+    # No timeout per frame (a timer per send is costly at thousands a second): a client
+    # that stops reading falls behind until its buffer overflows, and is dropped then.
     while True:
-        frame = await subscriber.next_frame(settings.frame_interval_seconds)
+        frame = await subscriber.next_frame()
         if not frame:  # dropped as too slow
             return
-        await _send(websocket, frame, settings)
+        await websocket.send_text((b"[" + b",".join(frame) + b"]").decode())
 
 
 async def _receive_commands(
@@ -184,7 +188,7 @@ async def _event_stream(
         while True:
             try:
                 async with asyncio.timeout(settings.heartbeat_seconds):
-                    frame = await subscriber.next_frame(settings.frame_interval_seconds)
+                    frame = await subscriber.next_frame()
             except TimeoutError:
                 yield b": keep-alive\n\n"  # keeps proxies from closing an idle stream
                 continue

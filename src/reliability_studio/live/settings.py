@@ -12,7 +12,6 @@ class LiveSettings:
     """How the live stream paces, buffers and gives up on clients."""
 
     client_buffer: int
-    frame_interval_seconds: float
     send_timeout_seconds: float
     heartbeat_seconds: float
     publish_interval_seconds: float
@@ -22,7 +21,6 @@ def live_settings(settings: Settings) -> LiveSettings:
     """The LIVE_* settings of `settings`."""
     return LiveSettings(
         client_buffer=settings.live_client_buffer,
-        frame_interval_seconds=settings.live_frame_interval_seconds,
         send_timeout_seconds=settings.live_send_timeout_seconds,
         heartbeat_seconds=settings.live_heartbeat_seconds,
         publish_interval_seconds=settings.live_publish_interval_seconds,
