@@ -52,9 +52,9 @@ import httpx
 from tests.support.postgres import PostgresServer, free_port
 
 from bench.machine import machine
+from bench.report import postgres_row, print_figures, warn_if_busy_elsewhere, write_result
 from reliability_studio.alerts.fingerprint import label_fingerprint
 
-RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / ".venv" / "bin" / "reliability-studio"
 TARGET_ALERTS_PER_SECOND = 2000.0
@@ -77,8 +77,6 @@ GENERATOR_URL = "http://prometheus.example/graph?g0.expr=ALERTS%7Balertname%3D%2
 POLL_SECONDS = 0.1
 PAGE_LIMIT = 500
 FAILURE_SAMPLES = 5
-# Warn when other work on the machine took more than this share of its CPU during ingestion.
-BUSY_ELSEWHERE_SHARE = 0.1
 
 
 # --- the workload ---------------------------------------------------------------------
@@ -759,22 +757,10 @@ def print_table(result: dict[str, Any]) -> None:
             f"{cpu['other_processes']} / {cpu['interrupts_and_steal']} "
             f"({cpu['machine_busy']} busy of {cpu['machine_available']})",
         ),
-        (
-            "PostgreSQL",
-            f"{pg['server_version']}, fsync={pg['fsync']}, "
-            f"synchronous_commit={pg['synchronous_commit']}, "
-            f"full_page_writes={pg['full_page_writes']}",
-        ),
+        postgres_row(pg),
     ]
-    print("\n| figure | value |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
-    if cpu["other_processes"] > BUSY_ELSEWHERE_SHARE * cpu["machine_available"]:
-        print(
-            f"\nwarning: other processes used {cpu['other_processes']} CPU s of "
-            f"{cpu['machine_available']} during ingestion; the figures are lower than this "
-            "machine can do"
-        )
+    print_figures(rows)
+    warn_if_busy_elsewhere(cpu, "ingestion")
 
 
 def main() -> None:
@@ -818,9 +804,7 @@ def main() -> None:
         "ratio_to_pgbench": round(ours / bench["rows_per_second"], 4),
         "target_alerts_per_second": TARGET_ALERTS_PER_SECOND,
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-alert-ingest.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result, "alert-ingest")
     print_table(result)
     print(f"\nwritten to {out}")
 

@@ -29,10 +29,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 from bench.machine import machine as shared_machine
+from bench.report import write_result
 from reliability_studio.analysis.logs import (
     DRAIN_DEPTH,
     DRAIN_MAX_CHILDREN,
@@ -40,7 +40,6 @@ from reliability_studio.analysis.logs import (
     LogTemplates,
 )
 
-RESULTS = Path(__file__).parent / "results"
 USERS = [
     "alice",
     "bob",
@@ -268,9 +267,7 @@ def main() -> None:
         "clusters": miner.cluster_count,
         **alignment(chosen, clusters),
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-drain.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result, "drain")
 
     rows = [
         ("lines mined", f"{args.lines}"),

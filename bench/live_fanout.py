@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import statistics
@@ -42,8 +41,8 @@ from websockets.asyncio.client import connect
 
 from bench.alert_ingest import MachineCPU, postgres_settings, start_server, stop_server
 from bench.machine import machine
+from bench.report import write_result
 
-RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 TITLE_PREFIX = "fanout "
@@ -380,9 +379,7 @@ def main() -> None:
         "bare_asgi": bare,
         "p99_ratio_to_bare": round(p99 / bare_p99, 2) if p99 and bare_p99 else None,
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-live-fanout.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result, "live-fanout")
     print_table(result)
     print(f"\nwritten to {out}", file=sys.stderr)
 

@@ -62,7 +62,6 @@ from tests.support.postgres import PostgresServer, free_port
 from tests.support.served import ServedProcess, serving
 
 from bench.alert_ingest import (
-    BUSY_ELSEWHERE_SHARE,
     MachineCPU,
     percentile,
     postgres_settings,
@@ -71,6 +70,7 @@ from bench.alert_ingest import (
     tree_cpu_seconds,
 )
 from bench.machine import machine
+from bench.report import postgres_row, print_figures, warn_if_busy_elsewhere, write_result
 from reliability_studio.catalog.schemas import ServiceCreate
 from reliability_studio.catalog.service import create_service
 from reliability_studio.config import Settings
@@ -85,7 +85,6 @@ from reliability_studio.notify.schemas import ChannelCreate, PolicyCreate, Webho
 from reliability_studio.notify.service import create_channel, create_policy
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 
-RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 # The spec's form of secret: the request signing is part of what the dispatcher does.
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"reliability-studio-notify-bench!").decode()
@@ -771,22 +770,10 @@ def print_table(result: dict[str, Any]) -> None:
             f"{cpu['other_processes']} / {cpu['interrupts_and_steal']} "
             f"({cpu['machine_busy']} busy of {cpu['machine_available']})",
         ),
-        (
-            "PostgreSQL",
-            f"{pg['server_version']}, fsync={pg['fsync']}, "
-            f"synchronous_commit={pg['synchronous_commit']}, "
-            f"full_page_writes={pg['full_page_writes']}",
-        ),
+        postgres_row(pg),
     ]
-    print("\n| figure | value |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
-    if cpu["other_processes"] > BUSY_ELSEWHERE_SHARE * cpu["machine_available"]:
-        print(
-            f"\nwarning: other processes used {cpu['other_processes']} CPU s of "
-            f"{cpu['machine_available']} during the drain; the figures are lower than this "
-            "machine can do"
-        )
+    print_figures(rows)
+    warn_if_busy_elsewhere(cpu, "the drain")
 
 
 def main() -> None:
@@ -848,9 +835,7 @@ def main() -> None:
             drain["notifications_per_second"] / ceiling["requests_per_second"], 4
         ),
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-notify-throughput.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result, "notify-throughput")
     print_table(result)
     if receipts["duplicates"] or receipts["rows_never_received"]:
         print("\nerror: the receiver saw duplicates or missed rows", file=sys.stderr)

@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from tests.support.postgres import PostgresServer
 from tests.support.prometheus import PrometheusServer, Series
 
+from bench.report import write_result
 from reliability_studio.app import create_app
 from reliability_studio.config import Settings
 from reliability_studio.db.migrate import upgrade_to_head
@@ -42,7 +41,6 @@ from reliability_studio.slos.runner import evaluate_and_store
 from reliability_studio.slos.sli import RatioSLI
 from reliability_studio.telemetry.prometheus import PrometheusClient
 
-RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 10.0
 
 
@@ -198,9 +196,7 @@ def main() -> None:
         "naive_one_query_per_expression_seconds": round(naive_serial, 3),
         "target_seconds": TARGET_SECONDS,
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-slo-engine.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(result, "slo-engine")
     rows = [
         ("SLOs", f"{args.slos}"),
         ("expressions (unique)", f"{engine['expressions']}"),
