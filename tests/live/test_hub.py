@@ -96,3 +96,17 @@ def test_an_unsubscribed_client_receives_nothing_more() -> None:
     hub.unsubscribe(subscriber)
     assert hub.publish([event("i1")]) == 0
     assert hub.client_count == 0
+
+
+def test_events_waiting_for_a_client_that_resubscribes_elsewhere_are_forgotten() -> None:
+    async def scenario() -> list[bytes]:
+        hub = Hub(buffer_limit=10)
+        subscriber = hub.subscribe(Subscription(ORG, incident_ids=frozenset({"i1"})))
+        hub.publish([event("i1", incident_id="i1")])
+        subscriber.resubscribe(Subscription(ORG, incident_ids=frozenset({"i2"})))
+        hub.publish([event("i2", incident_id="i2")])
+        return await subscriber.next_frame()
+
+    frame = asyncio.run(scenario())
+    assert len(frame) == 1
+    assert b'"id":"i2"' in frame[0]

@@ -19,15 +19,23 @@ from tests.support.postgres import PostgresServer
 from tests.support.served import serving, working
 
 
+def fresh_database(
+    postgres_server: PostgresServer, name: str, tmp_path: Path, *folders: str
+) -> dict[str, str]:
+    """A new migrated database, a working folder per process, and the settings of processes
+    that use it with nothing but the API and the correlator running."""
+    postgres_server.create_database(name)
+    url = postgres_server.url(name)
+    upgrade_to_head(Settings(database_url=url))
+    for folder in folders:
+        (tmp_path / folder).mkdir()
+    return {"SLO_ENGINE_ENABLED": "false", "ANALYSIS_ENABLED": "false", "DATABASE_URL": url}
+
+
 def test_a_change_made_through_one_replica_reaches_a_client_of_another(
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
-    postgres_server.create_database("live_replicas")
-    url = postgres_server.url("live_replicas")
-    upgrade_to_head(Settings(database_url=url))
-    quiet = {"SLO_ENGINE_ENABLED": "false", "ANALYSIS_ENABLED": "false", "DATABASE_URL": url}
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
+    quiet = fresh_database(postgres_server, "live_replicas", tmp_path, "a", "b")
     with serving(tmp_path / "a", **quiet) as first, serving(tmp_path / "b", **quiet) as second:
         for replica in (first, second):
             _wait_until_live(replica.base_url)
@@ -47,13 +55,8 @@ def test_a_change_made_through_one_replica_reaches_a_client_of_another(
 def test_an_incident_the_worker_opens_reaches_a_client_of_the_api(
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
-    postgres_server.create_database("live_worker")
-    url = postgres_server.url("live_worker")
-    upgrade_to_head(Settings(database_url=url))
-    quiet = {"SLO_ENGINE_ENABLED": "false", "ANALYSIS_ENABLED": "false", "DATABASE_URL": url}
+    quiet = fresh_database(postgres_server, "live_worker", tmp_path, "api", "worker")
     api_only = {**quiet, "ALERT_CORRELATION_ENABLED": "false"}  # only the worker correlates
-    (tmp_path / "api").mkdir()
-    (tmp_path / "worker").mkdir()
     with serving(tmp_path / "api", **api_only) as api, working(tmp_path / "worker", **quiet):
         _wait_until_live(api.base_url)
         ws_url = api.base_url.replace("http://", "ws://") + "/api/ws"

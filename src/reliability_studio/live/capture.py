@@ -64,20 +64,24 @@ def _changed(obj: object, *names: str) -> bool:
     return any(state.attrs[name].history.has_changes() for name in names)
 
 
-def _incident(obj: Incident, op: str) -> Change:
+def _incident_part(kind: str, obj: Any, op: str, incident_id: uuid.UUID, *fields: str) -> Change:
+    """The change of a resource of one incident (the incident itself included)."""
     values = _loaded(obj)
+    data = {name: values.get(name) for name in fields}
+    if "title" in data:
+        data["title"] = short(data["title"])
     return Change(
-        kind="incident",
+        kind=kind,
         op=op,
         id=str(obj.id),
         organization_id=str(obj.organization_id),
-        incident_id=str(obj.id),
-        data={
-            "title": short(values.get("title")),
-            "status": values.get("status"),
-            "severity": values.get("severity"),
-        },
+        incident_id=str(incident_id),
+        data=data,
     )
+
+
+def _incident(obj: Incident, op: str) -> Change:
+    return _incident_part("incident", obj, op, obj.id, "title", "status", "severity")
 
 
 def _link(obj: IncidentService, _op: str) -> Change:
@@ -92,36 +96,13 @@ def _link(obj: IncidentService, _op: str) -> Change:
 
 
 def _timeline_event(obj: TimelineEvent, op: str) -> Change:
-    values = _loaded(obj)
-    return Change(
-        kind="timeline_event",
-        op=op,
-        id=str(obj.id),
-        organization_id=str(obj.organization_id),
-        incident_id=str(obj.incident_id),
-        data={
-            "type": values.get("type"),
-            "title": short(values.get("title")),
-            "source": values.get("source"),
-            "actor": values.get("actor"),
-        },
+    return _incident_part(
+        "timeline_event", obj, op, obj.incident_id, "type", "title", "source", "actor"
     )
 
 
 def _task(obj: IncidentTask, op: str) -> Change:
-    values = _loaded(obj)
-    return Change(
-        kind="task",
-        op=op,
-        id=str(obj.id),
-        organization_id=str(obj.organization_id),
-        incident_id=str(obj.incident_id),
-        data={
-            "title": short(values.get("title")),
-            "status": values.get("status"),
-            "assignee": values.get("assignee"),
-        },
-    )
+    return _incident_part("task", obj, op, obj.incident_id, "title", "status", "assignee")
 
 
 def alert_change(

@@ -18,6 +18,7 @@ import orjson
 from reliability_studio.live.events import Subscription
 
 log = logging.getLogger(__name__)
+RESYNC: dict[str, Any] = {"type": "resync"}
 
 
 class Subscriber:
@@ -30,10 +31,10 @@ class Subscriber:
         # The task sending to this client, cancelled if the client is dropped while stuck
         # in a send (it has stopped reading, so the send would never end).
         self.sender: asyncio.Task[Any] | None = None
-        self._pending: dict[Any, bytes] = {}
+        self._pending: dict[Any, tuple[dict[str, Any], bytes]] = {}
         self._ready = asyncio.Event()
 
-    def offer(self, key: Any, encoded: bytes) -> bool:
+    def offer(self, key: Any, event: dict[str, Any], encoded: bytes) -> bool:
         """Queue one event (replacing a pending one for the same resource); False when the
         buffer is full and the client must be dropped."""
         if key in self._pending:
@@ -41,8 +42,17 @@ class Subscriber:
             del self._pending[key]
         elif len(self._pending) >= self.buffer_limit:
             return False
-        self._pending[key] = encoded
+        self._pending[key] = (event, encoded)
         return True
+
+    def resubscribe(self, subscription: Subscription) -> None:
+        """Replace the subscription; pending events it does not want are forgotten."""
+        self.subscription = subscription
+        self._pending = {
+            key: pending
+            for key, pending in self._pending.items()
+            if subscription.matches(pending[0])
+        }
 
     def release(self) -> None:
         """Let the sender take what is pending (the hub paces this)."""
@@ -63,7 +73,7 @@ class Subscriber:
         self._ready.clear()
         if self.dropped:
             return []
-        frame = list(self._pending.values())
+        frame = [encoded for _, encoded in self._pending.values()]
         self._pending.clear()
         return frame
 
@@ -116,7 +126,7 @@ class Hub:
             for subscriber in list(self._subscribers):
                 if subscriber.dropped or not subscriber.subscription.matches(event):
                     continue
-                if self._offer(subscriber, key, encoded):
+                if self._offer(subscriber, key, event, encoded):
                     self._due.add(subscriber)
                 else:
                     dropped += 1
@@ -139,7 +149,7 @@ class Hub:
         """Tell every client that events may have been missed (the bus reconnected), so
         that it fetches the current state again."""
         for subscriber in list(self._subscribers):
-            if self._offer(subscriber, "resync", b'{"type":"resync"}'):
+            if self._offer(subscriber, "resync", RESYNC, b'{"type":"resync"}'):
                 self._due.add(subscriber)
         self._schedule_release()
 
@@ -161,9 +171,11 @@ class Hub:
         for subscriber in due:
             subscriber.release()
 
-    def _offer(self, subscriber: Subscriber, key: Any, encoded: bytes) -> bool:
+    def _offer(
+        self, subscriber: Subscriber, key: Any, event: dict[str, Any], encoded: bytes
+    ) -> bool:
         """Queue an event for one client, dropping the client if its buffer is full."""
-        if subscriber.offer(key, encoded):
+        if subscriber.offer(key, event, encoded):
             return True
         subscriber.drop()
         self._subscribers.discard(subscriber)

@@ -141,7 +141,7 @@ async def _receive_commands(
             if action == "ping":
                 reply: dict[str, Any] = {"type": "pong"}
             elif action == "subscribe":
-                subscriber.subscription = parse_subscription(organization_id(), command)
+                subscriber.resubscribe(parse_subscription(organization_id(), command))
                 reply = subscriber.subscription.describe()
             else:
                 raise SubscriptionError("action", "action must be 'subscribe' or 'ping'")

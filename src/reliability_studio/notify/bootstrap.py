@@ -51,6 +51,7 @@ from reliability_studio.notify.models import (
     NotificationPolicy,
 )
 from reliability_studio.notify.schemas import ChannelCreate, PolicyCreate
+from reliability_studio.notify.service import new_channel
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 
 log = logging.getLogger(__name__)
@@ -345,14 +346,7 @@ async def apply_notify_config(
         current = channels.get(body.name)
         label = f"channel {body.name}"
         if current is None:
-            current = NotificationChannel(
-                id=uuid.uuid4(),
-                organization_id=organization_id,
-                name=body.name,
-                kind=wanted["kind"],
-                enabled=body.enabled,
-                config=wanted,
-            )
+            current = new_channel(organization_id, body)
             session.add(current)
             channels[body.name] = current
             applied.created.append(label)

@@ -27,12 +27,10 @@ from reliability_studio.notify.schemas import (
 )
 
 
-async def create_channel(
-    session: AsyncSession, organization_id: uuid.UUID, data: ChannelCreate
-) -> NotificationChannel:
-    """Add a channel; 409 if the name is taken."""
+def new_channel(organization_id: uuid.UUID, data: ChannelCreate) -> NotificationChannel:
+    """The row of a channel described by `data` (not yet added to a session)."""
     config = data.config.model_dump()
-    channel = NotificationChannel(
+    return NotificationChannel(
         id=uuid.uuid4(),
         organization_id=organization_id,
         name=data.name,
@@ -40,6 +38,13 @@ async def create_channel(
         enabled=data.enabled,
         config=config,
     )
+
+
+async def create_channel(
+    session: AsyncSession, organization_id: uuid.UUID, data: ChannelCreate
+) -> NotificationChannel:
+    """Add a channel; 409 if the name is taken."""
+    channel = new_channel(organization_id, data)
     session.add(channel)
     await commit_unique(
         session, f"a notification channel named {data.name!r} already exists", field="name"
