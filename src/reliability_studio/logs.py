@@ -7,6 +7,11 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+# Libraries whose debug (or, for httpx, info) records carry what must never be logged: SQL
+# parameters (token hashes, channel secrets) and request URLs (a Slack webhook URL is a
+# secret). They log warnings and errors only, whatever LOG_LEVEL says.
+QUIETED = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "httpx", "httpcore")
+
 
 def configure_logging(level: str) -> None:
     """Send every logger's records to stdout as JSON, at `level` and above."""
@@ -27,3 +32,5 @@ def configure_logging(level: str) -> None:
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    for name in QUIETED:
+        logging.getLogger(name).setLevel(logging.WARNING)
