@@ -367,6 +367,7 @@ def server_env(database_url: str, port: int, workers: int) -> dict[str, str]:
         "PORT": str(port),
         "WEB_CONCURRENCY": str(workers),
         "SLO_ENGINE_ENABLED": "false",
+        "AUTH_MODE": "none",  # on loopback: the benchmark measures the work, not sign-in
         "ANALYSIS_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
         "PROMETHEUS_URL": "http://127.0.0.1:1",

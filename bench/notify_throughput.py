@@ -682,6 +682,7 @@ def serve_settings(database_url: str, workers: int) -> dict[str, str]:
         "WEB_CONCURRENCY": str(workers),
         "NOTIFY_ENABLED": "true",
         "SLO_ENGINE_ENABLED": "false",
+        "AUTH_MODE": "none",  # on loopback: the benchmark measures the work, not sign-in
         "ANALYSIS_ENABLED": "false",
         "ALERT_CORRELATION_ENABLED": "false",
         "PROMETHEUS_URL": "http://127.0.0.1:1",

@@ -9,6 +9,7 @@ empty tables.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,18 +28,25 @@ from reliability_studio.db.models import (
     Alert,
     AlertGroup,
     AnalysisRun,
+    ApiToken,
+    AuditEntry,
+    BrowserSession,
     CorrelationRule,
     Evidence,
     Incident,
     IncidentService,
     IncidentTask,
+    Membership,
     Notification,
     NotificationChannel,
     NotificationPolicy,
+    Organization,
     Service,
+    ServiceAccount,
     SLOAlert,
     SLOSnapshot,
     TimelineEvent,
+    User,
 )
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 from tests.support.postgres import PostgresServer
@@ -47,6 +55,9 @@ BACKENDS = ("sqlite", "postgresql")
 # API tests do not run the background SLO scheduler, and no Prometheus answers at this
 # address (port 1 refuses at once); the SLO engine tests start a real one.
 # Nor the alert correlator: the alert tests turn it on (tests/alerts/conftest.py).
+# Tests run without identities, as on a developer's machine, unless they turn them on
+# (tests/identity, tests/support/identity.py); this covers apps built from a bare Settings().
+os.environ["AUTH_MODE"] = "none"
 QUIET_ENGINE: dict[str, Any] = {
     "slo_engine_enabled": False,
     "alert_correlation_enabled": False,
@@ -56,6 +67,7 @@ QUIET_ENGINE: dict[str, Any] = {
 }
 # Children before parents, so that foreign keys never object.
 TABLES_TO_EMPTY = (
+    AuditEntry,
     Notification,
     NotificationPolicy,
     NotificationChannel,
@@ -72,6 +84,11 @@ TABLES_TO_EMPTY = (
     SLO,
     Incident,
     Service,
+    BrowserSession,
+    ApiToken,
+    ServiceAccount,
+    Membership,
+    User,
 )
 
 
@@ -131,6 +148,9 @@ async def _empty_tables(settings: Settings) -> None:
         async with engine.begin() as connection:
             for table in TABLES_TO_EMPTY:
                 await connection.execute(delete(table))
+            await connection.execute(  # organizations the test made; the default one stays
+                delete(Organization).where(Organization.id != DEFAULT_ORGANIZATION_ID)
+            )
             # Every test starts with the rules a fresh install has.
             await connection.execute(
                 insert(CorrelationRule), default_rule_rows(DEFAULT_ORGANIZATION_ID)

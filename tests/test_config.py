@@ -145,3 +145,7 @@ def test_settings_are_immutable() -> None:
     settings = Settings()
     with pytest.raises(ValidationError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_identities_are_required_unless_configured_otherwise() -> None:
+    assert Settings.model_fields["auth_mode"].default == "token"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from reliability_studio import __version__
@@ -22,9 +22,16 @@ from reliability_studio.analysis.runner import AnalysisRunner, analysis_settings
 from reliability_studio.api.health import router as health_router
 from reliability_studio.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from reliability_studio.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from reliability_studio.api.security_headers import SecurityHeadersMiddleware
+from reliability_studio.audit.router import router as audit_router
 from reliability_studio.catalog.router import router as services_router
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
+from reliability_studio.identity.dependencies import authorize
+from reliability_studio.identity.oidc_router import router as auth_router
+from reliability_studio.identity.router import router as identity_router
+from reliability_studio.identity.routes import unlisted_routes
+from reliability_studio.identity.throttle import AuthThrottle
 from reliability_studio.incidents.router import router as incidents_router
 from reliability_studio.live.bus import PostgresBus, build_bus
 from reliability_studio.live.capture import install as install_live_capture
@@ -37,6 +44,7 @@ from reliability_studio.notify.bootstrap import apply_configured_notifications
 from reliability_studio.notify.dispatcher import Dispatcher
 from reliability_studio.notify.router import router as notify_router
 from reliability_studio.notify.wake import install_wake
+from reliability_studio.organizations.router import router as organizations_router
 from reliability_studio.slos.openslo_router import router as openslo_router
 from reliability_studio.slos.router import router as slos_router
 from reliability_studio.slos.rules_router import router as slo_rules_router
@@ -126,15 +134,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],
     )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.live_settings = live_settings(settings)
     app.state.ingest_gate = IngestGate(settings, metrics)
+    app.state.auth_throttle = AuthThrottle(
+        settings.auth_failure_limit, settings.auth_endpoint_limit
+    )
     _document_problems_as_problem_json(app)
     metrics.watch_pool(lambda: getattr(getattr(app.state, "engine", None), "pool", None))
 
     install_problem_handlers(app)
+    # FastAPI prepares a router's routes when a request is first matched against it, so the
+    # routers most requests go to come first (this matters to the tests: an app each).
     for router in (
         health_router,
         services_router,
@@ -149,12 +163,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         correlation_rules_router,
         analysis_router,
         notify_router,
+        identity_router,
+        organizations_router,
+        auth_router,
+        audit_router,
     ):
         app.include_router(router)
     if settings.live_enabled:
         app.include_router(live_router)
+    if unlisted := unlisted_routes(app):  # a route nobody decided who may call
+        raise RuntimeError(f"routes missing from the permission matrix: {unlisted}")
 
     # Added last = outermost: ids and logs wrap everything, including CORS and size limits.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,

@@ -14,6 +14,8 @@ from reliability_studio import __version__
 from reliability_studio.cli_settings import load_settings
 from reliability_studio.config import Settings
 from reliability_studio.db.migrate import upgrade_to_head
+from reliability_studio.identity.bootstrap import announce, bootstrap_owner
+from reliability_studio.identity.cli_login import login_command
 from reliability_studio.logs import configure_logging
 from reliability_studio.notify.bootstrap import NotifyConfigError, read_notify_config
 from reliability_studio.slos.openslo_cli import export_command, import_command
@@ -33,7 +35,9 @@ slo_app.command("rules")(rules_command)
 slo_app.command("import")(import_command)
 slo_app.command("export")(export_command)
 app.add_typer(slo_app, name="slo")
+app.command("login")(login_command)
 log = logging.getLogger("reliability_studio")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 def _print_version(value: bool) -> None:
@@ -97,6 +101,20 @@ def migrate() -> None:
     log.info("database migrated", extra={"database": settings.database.render()})
 
 
+def _check_auth_mode(settings: Settings, host: str) -> None:
+    """Refuse AUTH_MODE=none unless listening on loopback; say loudly that it is on."""
+    if settings.auth_mode != "none":
+        return
+    if host not in LOOPBACK_HOSTS:
+        typer.echo(
+            f"error: AUTH_MODE=none lets anyone do anything; it is only allowed on loopback "
+            f"(HOST=127.0.0.1), not on HOST={host}",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    log.warning("AUTH_MODE=none: no identities, every caller is the owner (loopback only)")
+
+
 @app.command()
 def worker() -> None:
     """Run background jobs (SLO evaluation, alert correlation, analysis, notification
@@ -123,7 +141,12 @@ def serve(
     settings = load_settings()
     configure_logging(settings.log_level)
     _check_notify_config(settings)
+    _check_auth_mode(settings, host or settings.host)
     _migrate(settings)
+    if settings.auth_mode == "token":
+        token = asyncio.run(bootstrap_owner(settings))
+        if token is not None:
+            announce(token, settings.bootstrap_token_file)
     worker_count = workers or settings.web_concurrency
     if settings.database.backend == "sqlite" and worker_count > 1:
         log.warning("SQLite serves one writer at a time; using 1 worker")

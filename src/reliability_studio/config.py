@@ -5,12 +5,13 @@ Every setting is documented in the README's configuration table; keep the two in
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
 import limits
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reliability_studio.db.urls import DatabaseURL, parse_database_url
@@ -106,11 +107,83 @@ class Settings(BaseSettings):
     live_heartbeat_seconds: float = Field(default=15.0, gt=0)
     live_publish_interval_seconds: float = Field(default=0.02, ge=0)
 
+    # "none" (anyone is the owner) is refused unless `serve` listens on loopback only.
+    auth_mode: Literal["token", "none"] = "token"
+    bootstrap_token: SecretStr | None = None
+    bootstrap_token_file: Path = Path("data/owner-token")
+    auth_proxy_trusted: Annotated[tuple[str, ...], NoDecode] = ()
+    auth_proxy_user_header: str = "X-WEBAUTH-USER"
+    auth_proxy_email_header: str = "X-WEBAUTH-EMAIL"
+    auth_proxy_role_header: str = "X-WEBAUTH-ROLE"
+    auth_failure_limit: str = "30/minute"
+    auth_endpoint_limit: str = "60/minute"
+    token_max_days: int = Field(default=365, ge=1, le=3650)
+
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 
+    # --- Single sign-on (OIDC) and browser sessions: identity/oidc*.py, identity/sessions.py.
+    # SSO is on when OIDC_ISSUER is set. Roles come from a claim (OIDC_GROUPS_CLAIM, a dotted
+    # path such as Keycloak's `realm_access.roles`) through OIDC_ROLE_MAP (JSON, group ->
+    # role; the highest wins), else OIDC_DEFAULT_ROLE ("" refuses users with no mapped group).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None  # none: a public client (PKCE alone)
+    oidc_scopes: Annotated[tuple[str, ...], NoDecode] = ("openid", "email", "profile")
+    oidc_redirect_url: str = ""  # default: PUBLIC_URL + /api/auth/oidc/callback
+    oidc_groups_claim: str = "groups"
+    oidc_role_map: dict[str, Literal["viewer", "responder", "admin", "owner"]] = Field(
+        default_factory=dict
+    )
+    oidc_default_role: Literal["", "viewer", "responder", "admin", "owner"] = "viewer"
+    oidc_link_by_email: bool = False  # adopt an existing user by verified email
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    oidc_login_timeout_seconds: int = Field(default=600, ge=30, le=3600)
+    session_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
+    session_idle_timeout_seconds: int = Field(default=3600, ge=60)
+    cli_token_lifetime_days: int = Field(default=30, ge=1, le=366)
+
+    @field_validator("oidc_scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: object) -> object:
+        """Accept scopes separated by spaces (OAuth's way) or commas."""
+        if isinstance(value, str):
+            return tuple(item for item in value.replace(",", " ").split() if item)
+        return value
+
+    @model_validator(mode="after")
+    def _check_oidc(self) -> Settings:
+        if self.oidc_issuer:
+            if not self.oidc_issuer.startswith(("https://", "http://")):
+                raise ValueError("OIDC_ISSUER must be an http(s) URL")
+            if not self.oidc_client_id:
+                raise ValueError("OIDC_CLIENT_ID is required when OIDC_ISSUER is set")
+            if "openid" not in self.oidc_scopes:
+                raise ValueError("OIDC_SCOPES must include `openid`")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether single sign-on is configured."""
+        return bool(self.oidc_issuer)
+
+    @property
+    def oidc_callback_url(self) -> str | None:
+        """The redirect URI registered with the provider; None: derive it from the request."""
+        if self.oidc_redirect_url:
+            return self.oidc_redirect_url
+        if self.public_url:
+            return self.public_url.rstrip("/") + "/api/auth/oidc/callback"
+        return None
+
+    # --- end of single sign-on settings.
+
     @field_validator(
-        "cors_origins", "alert_service_labels", "ingest_token_locations", mode="before"
+        "cors_origins",
+        "alert_service_labels",
+        "ingest_token_locations",
+        "auth_proxy_trusted",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -119,7 +192,26 @@ class Settings(BaseSettings):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
-    @field_validator("ingest_rate_limit")
+    @field_validator("bootstrap_token")
+    @classmethod
+    def _check_bootstrap_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            token = value.get_secret_value()
+            if not token.startswith("rs_") or len(token) < 35:
+                raise ValueError("must start with 'rs_' and hold at least 32 more characters")
+        return value
+
+    @field_validator("auth_proxy_trusted")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an address or network (CIDR)") from None
+        return value
+
+    @field_validator("ingest_rate_limit", "auth_failure_limit", "auth_endpoint_limit")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         try:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from reliability_studio.app import create_app
 from reliability_studio.config import Settings
+from reliability_studio.identity.permissions import PUBLIC, ROUTES
 from tests.support.api import assert_problem
 
 
@@ -23,8 +24,11 @@ async def _crash_async() -> None:
 
 
 @pytest.fixture
-def crashing_app(settings: Settings) -> FastAPI:
-    """The application with two extra routes that always raise."""
+def crashing_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """The application with two extra routes that always raise (open to all: they are in
+    the permission matrix for the test's duration)."""
+    for path in ("/boom", "/boom-async"):
+        monkeypatch.setitem(ROUTES, f"GET {path}", PUBLIC)
     app = create_app(settings)
     app.add_api_route("/boom", _crash)
     app.add_api_route("/boom-async", _crash_async)

@@ -32,14 +32,17 @@ OUR_PREFIXES = ("INGEST_", "ALERT_", "SLO_", "PROMETHEUS_", "DB_", "SQLITE_")
 
 
 def environment(**settings: str) -> dict[str, str]:
-    """The current environment without any of our settings, plus `settings`."""
+    """The current environment without any of our settings, plus `settings`.
+
+    Without identities (`AUTH_MODE=none`, allowed on loopback) unless the test says
+    otherwise: the tests of identities turn them on."""
     ours = {name.upper() for name in Settings.model_fields}
     env = {
         name: value
         for name, value in os.environ.items()
         if name.upper() not in ours and not name.upper().startswith(OUR_PREFIXES)
     }
-    return {**env, **settings}
+    return {**env, "AUTH_MODE": "none", **settings}
 
 
 @dataclass

@@ -19,6 +19,7 @@ from reliability_studio.alerts.dedup import Action, Known, Message, classify
 from reliability_studio.alerts.fingerprint import label_fingerprint
 from reliability_studio.alerts.models import Alert, dedup_key
 from reliability_studio.alerts.schemas import AlertIn, IngestSummary, WebhookAlert
+from reliability_studio.audit import capture as audit
 from reliability_studio.catalog.models import Service
 from reliability_studio.live.capture import alert_change, record, wants_changes
 from reliability_studio.live.events import Change
@@ -161,6 +162,17 @@ async def ingest(
         stale=tally.stale,
         alert_ids=ids,
         unknown_services=sorted(unknown),
+    )
+    # One audit entry per request: the alerts themselves are too many to list one by one.
+    audit.record(
+        session,
+        action="alerts.ingested",
+        resource_type="alert",
+        after={
+            "integration": integration,
+            **summary.model_dump(include={"received", "created", "updated", "duplicates", "stale"}),
+            "unknown_services": summary.unknown_services,
+        },
     )
     return summary, is_new
 

@@ -40,6 +40,10 @@ class IngestGate:
         self._limit = limits.parse(settings.ingest_rate_limit)
         self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
+    def has_token(self, integration: str) -> bool:
+        """Whether `integration` has its own token (`INGEST_TOKEN_*`), checked by this gate."""
+        return self._tokens.get(integration) is not None
+
     def authenticate(self, request: Request, integration: str) -> None:
         """401 unless the request carries the integration's token (if it has one)."""
         secret = self._tokens.get(integration)

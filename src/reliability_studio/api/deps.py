@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
+from reliability_studio.identity.authenticate import Principal
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 
 
@@ -18,22 +20,28 @@ async def database_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def organization_id() -> uuid.UUID:
-    """The organization the request acts in. One default organization for now."""
-    return DEFAULT_ORGANIZATION_ID
+def organization_id(connection: HTTPConnection) -> uuid.UUID:
+    """The organization the request acts in: the caller's (see `identity.dependencies`)."""
+    principal: Principal | None = getattr(connection.state, "principal", None)
+    return principal.organization_id if principal is not None else DEFAULT_ORGANIZATION_ID
 
 
 def actor(
+    connection: HTTPConnection,
     x_actor: Annotated[
         str | None,
         Header(
             max_length=200,
-            description="Who makes the change, recorded on automatic timeline events. "
-            "Unauthenticated until API identities exist.",
+            description="Who makes the change, recorded on automatic timeline events, when "
+            "the server runs without identities (AUTH_MODE=none); otherwise the caller's "
+            "own name is recorded.",
         ),
     ] = None,
 ) -> str:
     """The caller that automatic timeline events are attributed to."""
+    principal: Principal | None = getattr(connection.state, "principal", None)
+    if principal is not None and principal.kind != "local":
+        return principal.name
     return x_actor.strip() if x_actor and x_actor.strip() else "api"
 
 

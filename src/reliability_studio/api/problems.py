@@ -100,6 +100,11 @@ class UnauthorizedError(ProblemError):
     title = "Unauthorized"
 
 
+class ForbiddenError(ProblemError):
+    status = 403
+    title = "Forbidden"
+
+
 class TooManyRequestsError(ProblemError):
     status = 429
     title = "Too Many Requests"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, or_
@@ -37,8 +38,22 @@ def cursor_datetime(value: str) -> datetime:
 async def commit_unique(session: AsyncSession, detail: str, *, field: str | None = None) -> None:
     """Commit; when a unique constraint refuses it (a name already taken, perhaps by a
     concurrent request), roll back and answer 409 with `detail`, naming `field` if given."""
+    await _unique(session, session.commit, detail, field)
+
+
+async def flush_unique(session: AsyncSession, detail: str, *, field: str | None = None) -> None:
+    """`commit_unique` for a flush inside a longer transaction."""
+    await _unique(session, session.flush, detail, field)
+
+
+async def _unique(
+    session: AsyncSession,
+    write: Callable[[], Awaitable[None]],
+    detail: str,
+    field: str | None,
+) -> None:
     try:
-        await session.commit()
+        await write()
     except IntegrityError:
         await session.rollback()
         errors = (

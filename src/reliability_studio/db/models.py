@@ -2,8 +2,17 @@
 
 from reliability_studio.alerts.models import Alert, AlertGroup, CorrelationRule
 from reliability_studio.analysis.models import AnalysisRun, Evidence
+from reliability_studio.audit.models import AuditEntry
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import Base
+from reliability_studio.identity.models import (
+    ApiToken,
+    BrowserSession,
+    Membership,
+    ServiceAccount,
+    User,
+)
+from reliability_studio.identity.oidc_models import CliLoginCode, LoginFlow
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.notify.models import (
     Notification,
@@ -20,12 +29,18 @@ __all__ = [
     "Alert",
     "AlertGroup",
     "AnalysisRun",
+    "ApiToken",
+    "AuditEntry",
     "Base",
+    "BrowserSession",
+    "CliLoginCode",
     "CorrelationRule",
     "Evidence",
     "Incident",
     "IncidentService",
     "IncidentTask",
+    "LoginFlow",
+    "Membership",
     "Notification",
     "NotificationChannel",
     "NotificationPolicy",
@@ -33,5 +48,7 @@ __all__ = [
     "SLOAlert",
     "SLOSnapshot",
     "Service",
+    "ServiceAccount",
     "TimelineEvent",
+    "User",
 ]

@@ -22,6 +22,7 @@ from reliability_studio.api.problems import (
     UnprocessableError,
 )
 from reliability_studio.api.queries import contains_text
+from reliability_studio.audit import capture as audit
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
 from reliability_studio.incidents.lifecycle import (
@@ -390,12 +391,15 @@ async def _replace_services(
         return False
     removed, added = current - wanted, wanted - current
     if removed:
-        await session.execute(
-            delete(IncidentService).where(
+        unlinked = await session.execute(
+            delete(IncidentService)
+            .where(
                 IncidentService.incident_id == incident.id,
                 IncidentService.service_id.in_(removed),
             )
+            .returning(*IncidentService.__table__.columns)
         )
+        audit.record_deleted(session, IncidentService, unlinked.mappings().all())
     _link_services(session, incident, [s for s in services if s.id in added])
     names = {service.id: service.name for service in [*incident.services, *services]}
     record_event(

@@ -79,7 +79,7 @@ async def live_websocket(websocket: WebSocket) -> None:
     }
     await websocket.accept()
     try:
-        subscription = parse_subscription(organization_id(), query)
+        subscription = parse_subscription(organization_id(websocket), query)
     except SubscriptionError as exc:
         await websocket.close(code=POLICY_VIOLATION, reason=exc.detail)
         return
@@ -141,7 +141,7 @@ async def _receive_commands(
             if action == "ping":
                 reply: dict[str, Any] = {"type": "pong"}
             elif action == "subscribe":
-                subscriber.resubscribe(parse_subscription(organization_id(), command))
+                subscriber.resubscribe(parse_subscription(organization_id(websocket), command))
                 reply = subscriber.subscription.describe()
             else:
                 raise SubscriptionError("action", "action must be 'subscribe' or 'ping'")

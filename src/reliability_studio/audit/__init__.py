@@ -1,0 +1,1 @@
+"""The audit log: every write made through the API, recorded in its own transaction."""

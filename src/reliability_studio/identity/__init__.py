@@ -1,0 +1,1 @@
+"""Who is calling: API tokens, sessions, roles and the request's actor."""

@@ -1,0 +1,205 @@
+"""Who is calling: an API token, a browser session, a trusted proxy's headers, or (on
+loopback, for local development) nobody at all.
+
+Each way yields a `Principal`: the identity, the organization it acts in and its role
+there. A request that offers a credential that does not hold (unknown, revoked, expired,
+its owner disabled or no longer a member) is refused, whatever else it carries.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from reliability_studio.api.problems import UnauthorizedError, UnprocessableError
+from reliability_studio.config import Settings
+from reliability_studio.db.base import utcnow
+from reliability_studio.identity.models import ApiToken, Membership, ServiceAccount, User
+from reliability_studio.identity.roles import lower
+from reliability_studio.identity.tokens import TOKEN_PREFIX, hash_token, same_hash
+from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
+
+ORGANIZATION_HEADER = "X-Organization-ID"
+# `last_used_at` is written at most this often per token: not a write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="reliability-studio"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller, in one organization."""
+
+    kind: str  # user, service_account, integration, local
+    name: str
+    organization_id: uuid.UUID
+    role: str
+    id: uuid.UUID | None = None
+    token_id: uuid.UUID | None = None
+    scope: str = "api"  # api, or ingest (sends alerts only)
+    via: str = "token"  # token, session, proxy, integration, none
+
+
+def local_owner() -> Principal:
+    """The caller when `AUTH_MODE=none`: everyone on loopback is the owner."""
+    return Principal(
+        kind="local",
+        name="local",
+        organization_id=DEFAULT_ORGANIZATION_ID,
+        role="owner",
+        via="none",
+    )
+
+
+def integration_principal(integration: str) -> Principal:
+    """A caller that proved an `INGEST_TOKEN_*`: it sends alerts to the default organization."""
+    return Principal(
+        kind="integration",
+        name=integration,
+        organization_id=DEFAULT_ORGANIZATION_ID,
+        role="viewer",
+        scope="ingest",
+        via="integration",
+    )
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    """Our API token from `Authorization: Bearer`, if it is one of ours (`rs_...`).
+
+    Other bearer values are left alone: they may be an integration's own token.
+    """
+    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+    token = credentials.strip()
+    if scheme.lower() == "bearer" and token.startswith(TOKEN_PREFIX):
+        return token
+    return None
+
+
+async def principal_from_token(session: AsyncSession, token: str) -> Principal:
+    """The principal of an API token; 401 if it does not hold."""
+    row = (
+        await session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    ).scalar_one_or_none()
+    now = utcnow()
+    if row is None or not same_hash(row.token_hash, token):
+        raise _refused("the token is not valid")
+    if row.revoked_at is not None:
+        raise _refused("the token has been revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise _refused("the token has expired")
+    principal = await _owner_of(session, row)
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+        )
+        await session.commit()
+    return principal
+
+
+async def _owner_of(session: AsyncSession, token: ApiToken) -> Principal:
+    if token.service_account_id is not None:
+        account = await session.get(ServiceAccount, token.service_account_id)
+        if account is None or account.disabled:
+            raise _refused("the token's service account is disabled")
+        return Principal(
+            kind="service_account",
+            name=account.name,
+            organization_id=token.organization_id,
+            role=lower(token.role, account.role),
+            id=account.id,
+            token_id=token.id,
+            scope=token.scope,
+        )
+    user = await session.get(User, token.user_id)
+    membership = await session.get(Membership, (token.user_id, token.organization_id))
+    if user is None or user.disabled or membership is None:
+        raise _refused("the token's user is disabled or no longer a member")
+    return Principal(
+        kind="user",
+        name=user.email or user.name,
+        organization_id=token.organization_id,
+        role=lower(token.role, membership.role),
+        id=user.id,
+        token_id=token.id,
+        scope=token.scope,
+    )
+
+
+async def principal_of_user(
+    session: AsyncSession, connection: HTTPConnection, user: User, via: str
+) -> Principal:
+    """A signed-in user's principal in the organization the request names (header
+    `X-Organization-ID`), or in their only or first organization."""
+    memberships = (
+        (
+            await session.execute(
+                select(Membership)
+                .where(Membership.user_id == user.id)
+                .order_by(Membership.created_at)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not memberships:
+        raise _refused("this user belongs to no organization")
+    chosen = memberships[0]
+    if wanted := connection.headers.get(ORGANIZATION_HEADER):
+        try:
+            wanted_id = uuid.UUID(wanted)
+        except ValueError:
+            raise UnprocessableError(
+                f"{ORGANIZATION_HEADER} must be an organization id",
+                field=ORGANIZATION_HEADER,
+                location="header",
+            ) from None
+        found = [m for m in memberships if m.organization_id == wanted_id]
+        if not found:  # another organization's id: as if it did not exist
+            raise _refused("not a member of that organization")
+        chosen = found[0]
+    return Principal(
+        kind="user",
+        name=user.email or user.name,
+        organization_id=chosen.organization_id,
+        role=chosen.role,
+        id=user.id,
+        via=via,
+    )
+
+
+def from_trusted_proxy(connection: HTTPConnection, settings: Settings) -> bool:
+    """Whether the request comes straight from a configured auth proxy."""
+    if not settings.auth_proxy_trusted or connection.client is None:
+        return False
+    try:
+        address = ipaddress.ip_address(connection.client.host)
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(network, strict=False)
+        for network in settings.auth_proxy_trusted
+    )
+
+
+def _refused(reason: str) -> UnauthorizedError:
+    return UnauthorizedError(reason, headers=dict(BEARER_CHALLENGE))
+
+
+def describe(principal: Principal) -> dict[str, Any]:
+    """The principal as `GET /api/me` shows it."""
+    return {
+        "kind": principal.kind,
+        "id": str(principal.id) if principal.id else None,
+        "name": principal.name,
+        "organization_id": str(principal.organization_id),
+        "role": principal.role,
+        "token_id": str(principal.token_id) if principal.token_id else None,
+        "scope": principal.scope,
+        "via": principal.via,
+    }
