@@ -21,9 +21,12 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import delete
-from tests.support.oidc import Account, Client, OIDCProvider, free_port, served_on
+from tests.support.identity import secured
+from tests.support.oidc import Account, Client, OIDCProvider, served_on
+from tests.support.postgres import free_port
 
 from reliability_studio.app import create_app
 from reliability_studio.config import Settings
@@ -125,3 +128,10 @@ async def _empty_login_tables(settings: Settings) -> None:
             await connection.execute(delete(LoginFlow))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def secure(settings: Settings) -> Iterator[TestClient]:
+    """A client of an app that requires identities (no credential sent by default)."""
+    with TestClient(create_app(secured(settings))) as client:
+        yield client

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -12,13 +11,6 @@ from tests.support.identity import bearer, secured, user_token
 
 from reliability_studio.app import create_app
 from reliability_studio.config import Settings
-
-
-@pytest.fixture
-def secure(settings: Settings) -> Iterator[TestClient]:
-    """A client of an app that requires identities (no credential sent by default)."""
-    with TestClient(create_app(secured(settings))) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

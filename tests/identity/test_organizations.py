@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
-from tests.support.identity import bearer, secured, user_token
+from tests.support.identity import bearer, user_token
 
-from reliability_studio.app import create_app
 from reliability_studio.config import Settings
-
-
-@pytest.fixture
-def secure(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(secured(settings))) as client:
-        yield client
 
 
 def test_an_admin_adds_a_member_who_then_appears_with_their_role(

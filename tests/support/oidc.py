@@ -19,10 +19,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,8 +33,9 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
+
+from tests.support.threaded_server import served_in_thread
 
 SUPPORT = Path(__file__).parent / "oidc_provider"
 SCRIPT = SUPPORT / "provider.mjs"
@@ -271,34 +270,8 @@ class Browser:
 # --- our app on a known port ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def served_on(app: FastAPI, port: int) -> Iterator[str]:
-    """Serve `app` with uvicorn in a thread on 127.0.0.1:`port` (its redirect URI is
-    registered at the provider, so the port is chosen first); yields the base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listener]}, name=f"uvicorn-{port}", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        listener.close()
+    """Serve `app` on `port` of 127.0.0.1 (the provider must know the callback URL in advance)."""
+    with served_in_thread(app, port=port) as base_url:
+        yield base_url

@@ -21,14 +21,17 @@ START_TIMEOUT_SECONDS = 15.0
 
 
 @contextmanager
-def served_in_thread(app: FastAPI, send_buffer_bytes: int | None = None) -> Iterator[str]:
+def served_in_thread(
+    app: FastAPI, send_buffer_bytes: int | None = None, port: int | None = None
+) -> Iterator[str]:
     """Serve `app` until the block ends; yields its base URL (`http://127.0.0.1:PORT`).
 
-    `send_buffer_bytes` fixes the kernel's send buffer of every connection (accepted
+    `port` fixes the port (a redirect URL must name it in advance). `send_buffer_bytes`
+    fixes the kernel's send buffer of every connection (accepted
     sockets inherit it from the listener), instead of letting it grow to megabytes: a
     client that stops reading then stalls the server's writes at once.
     """
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     listener = socket.socket()
