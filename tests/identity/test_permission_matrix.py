@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reliability_studio.app import create_app
 from reliability_studio.config import Settings
+from reliability_studio.identity.matrix_doc import render
 from reliability_studio.identity.permissions import INGEST, MEMBER, PUBLIC, ROUTES
 from reliability_studio.identity.roles import RANK
 from reliability_studio.identity.routes import route_keys, unlisted_routes
@@ -46,3 +49,11 @@ def test_an_app_with_a_route_missing_from_the_matrix_refuses_to_start(
     monkeypatch.delitem(ROUTES, "GET /api/incidents")
     with pytest.raises(RuntimeError, match="GET /api/incidents"):
         create_app(Settings())
+
+
+def test_the_documented_matrix_is_the_one_enforced() -> None:
+    page = Path(__file__).parents[2] / "docs" / "permissions.md"
+    assert page.read_text(encoding="utf-8") == render(), (
+        "docs/permissions.md is out of date: "
+        "python -m reliability_studio.identity.matrix_doc > docs/permissions.md"
+    )
