@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
@@ -82,18 +82,32 @@ def bearer_token(connection: HTTPConnection) -> str | None:
 
 
 async def principal_from_token(session: AsyncSession, token: str) -> Principal:
-    """The principal of an API token; 401 if it does not hold."""
-    row = (
-        await session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    ).scalar_one_or_none()
+    """The principal of an API token; 401 if it does not hold. One query: the token with
+    its owner (a user and their membership, or a service account)."""
+    found = (
+        await session.execute(
+            select(ApiToken, User, Membership.role, ServiceAccount)
+            .outerjoin(User, User.id == ApiToken.user_id)
+            .outerjoin(
+                Membership,
+                and_(
+                    Membership.user_id == ApiToken.user_id,
+                    Membership.organization_id == ApiToken.organization_id,
+                ),
+            )
+            .outerjoin(ServiceAccount, ServiceAccount.id == ApiToken.service_account_id)
+            .where(ApiToken.token_hash == hash_token(token))
+        )
+    ).first()
     now = utcnow()
-    if row is None or not same_hash(row.token_hash, token):
+    if found is None or not same_hash(found[0].token_hash, token):
         raise _refused("the token is not valid")
+    row, user, member_role, account = found
     if row.revoked_at is not None:
         raise _refused("the token has been revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise _refused("the token has expired")
-    principal = await _owner_of(session, row)
+    principal = _owner_of(row, user, member_role, account)
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         await session.execute(
             update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
@@ -102,9 +116,10 @@ async def principal_from_token(session: AsyncSession, token: str) -> Principal:
     return principal
 
 
-async def _owner_of(session: AsyncSession, token: ApiToken) -> Principal:
+def _owner_of(
+    token: ApiToken, user: User | None, member_role: str | None, account: ServiceAccount | None
+) -> Principal:
     if token.service_account_id is not None:
-        account = await session.get(ServiceAccount, token.service_account_id)
         if account is None or account.disabled:
             raise _refused("the token's service account is disabled")
         return Principal(
@@ -116,15 +131,13 @@ async def _owner_of(session: AsyncSession, token: ApiToken) -> Principal:
             token_id=token.id,
             scope=token.scope,
         )
-    user = await session.get(User, token.user_id)
-    membership = await session.get(Membership, (token.user_id, token.organization_id))
-    if user is None or user.disabled or membership is None:
+    if user is None or user.disabled or member_role is None:
         raise _refused("the token's user is disabled or no longer a member")
     return Principal(
         kind="user",
         name=user.email or user.name,
         organization_id=token.organization_id,
-        role=lower(token.role, membership.role),
+        role=lower(token.role, member_role),
         id=user.id,
         token_id=token.id,
         scope=token.scope,
