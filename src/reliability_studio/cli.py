@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
@@ -18,6 +20,7 @@ from reliability_studio.identity.bootstrap import announce, bootstrap_owner
 from reliability_studio.identity.cli_login import login_command
 from reliability_studio.logs import configure_logging
 from reliability_studio.notify.bootstrap import NotifyConfigError, read_notify_config
+from reliability_studio.shutdown import exit_now
 from reliability_studio.slos.openslo_cli import export_command, import_command
 from reliability_studio.slos.rules_cli import rules_command
 from reliability_studio.worker import run_worker
@@ -129,6 +132,21 @@ def worker() -> None:
         _refuse_notify_config(exc)
 
 
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM when uvicorn is not handling it: before it starts, or re-raised by uvicorn
+    once its graceful shutdown is over. Python's default action would end the process as
+    killed by the signal (status 143) after a clean drain; status 0 says it stopped as asked,
+    as `worker` does. (SIGINT already ends as KeyboardInterrupt, which uvicorn turns into 0.)
+
+    `exit_now` (`os._exit`), not `sys.exit`: the interpreter would otherwise wait for every
+    thread, and a SQLite driver thread of a request cancelled at SHUTDOWN_TIMEOUT_SECONDS
+    sits in SQLite's busy wait (10 s) whatever we do, holding the exit past the bound. The
+    app has shut down by then; what such a thread still does is at most a transaction that
+    SQLite rolls back, as after kill -9.
+    """
+    exit_now(0)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [env: HOST].")] = None,
@@ -161,6 +179,7 @@ def serve(
             "workers": worker_count,
         },
     )
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "reliability_studio.app:create_served_app",
         factory=True,
@@ -171,5 +190,6 @@ def serve(
         access_log=False,
         proxy_headers=True,
         server_header=False,
-        timeout_graceful_shutdown=30,
+        # SIGTERM waits this long for the requests in flight, then cancels them.
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
