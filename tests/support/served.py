@@ -35,14 +35,21 @@ def environment(**settings: str) -> dict[str, str]:
     """The current environment without any of our settings, plus `settings`.
 
     Without identities (`AUTH_MODE=none`, allowed on loopback) unless the test says
-    otherwise: the tests of identities turn them on."""
+    otherwise: the tests of identities turn them on. Outbound requests may reach loopback
+    (`OUTBOUND_ALLOWED_NETWORKS`), where the tests' fake receivers listen."""
     ours = {name.upper() for name in Settings.model_fields}
     env = {
         name: value
         for name, value in os.environ.items()
         if name.upper() not in ours and not name.upper().startswith(OUR_PREFIXES)
     }
-    return {**env, "AUTH_MODE": "none", **settings}
+    # Loopback allowed: the fake receivers of the notification tests listen there.
+    return {
+        **env,
+        "AUTH_MODE": "none",
+        "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+        **settings,
+    }
 
 
 @dataclass

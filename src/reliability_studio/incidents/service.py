@@ -302,6 +302,7 @@ def incident_out(incident: Incident) -> IncidentOut:
         closed_at=incident.closed_at,
         time_to_acknowledge_seconds=seconds_between(incident.created_at, incident.acknowledged_at),
         time_to_resolve_seconds=seconds_between(incident.created_at, incident.resolved_at),
+        version=incident.version,
     )
 
 
