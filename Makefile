@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 9000
 
-.PHONY: run test test-deps lint typecheck pytest bench lock clean
+.PHONY: run test test-deps lint typecheck pytest bench fuzz lock clean
 
 ## run: install from the lock file, migrate, and serve the API on $PORT (SQLite under ./data/)
 run: $(VENV)/.runtime
@@ -35,6 +35,10 @@ bench: $(VENV)/.dev test-deps
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.drain_throughput --lines 1000000
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.notify_throughput
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.live_fanout
+
+## fuzz: the deep Schemathesis run (`make test` runs a bounded one); FUZZ_SEED=n replays one
+fuzz: $(VENV)/.dev test-deps
+	FUZZ_PROFILE=deep $(BIN)/pytest tests/fuzz
 
 ## lock: regenerate the lock files from pyproject.toml (after changing dependencies)
 lock: $(VENV)/.dev
