@@ -12,6 +12,7 @@ from reliability_studio.api.fields import NoNul, Timestamp
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
 from reliability_studio.catalog.service import get_service
+from reliability_studio.incidents import read
 from reliability_studio.incidents import service as incidents
 from reliability_studio.incidents.lifecycle import Severity, Status
 from reliability_studio.incidents.schemas import IncidentCreate, IncidentOut, IncidentUpdate
@@ -60,9 +61,9 @@ async def list_incidents(
     created_after: CreatedAfter = None,
     created_before: CreatedBefore = None,
     q: TextQuery = None,
-) -> Page[IncidentOut]:
+) -> Response:
     """List incidents, newest first, e.g. `?status=open&severity=critical`."""
-    return await incidents.list_incidents(
+    body = await incidents.list_incidents(
         session,
         organization_id,
         page,
@@ -73,16 +74,15 @@ async def list_incidents(
         created_before=created_before,
         q=q,
     )
+    return read.json_response(body)
 
 
 @router.get("/api/incidents/{incident_id}", response_model=IncidentOut)
 async def get_incident(
     incident_id: uuid.UUID, session: Session, organization_id: OrganizationId
-) -> IncidentOut:
+) -> Response:
     """One incident with its services and lifecycle times."""
-    return incidents.incident_out(
-        await incidents.get_incident(session, organization_id, incident_id)
-    )
+    return read.json_response(await read.incident_document(session, organization_id, incident_id))
 
 
 @router.patch("/api/incidents/{incident_id}", response_model=IncidentOut)
@@ -106,10 +106,10 @@ async def list_service_incidents(
     page: PageParams,
     status: StatusFilter = None,
     severity: SeverityFilter = None,
-) -> Page[IncidentOut]:
+) -> Response:
     """Incidents that affect one service, newest first (404 if the service does not exist)."""
     await get_service(session, organization_id, service_id)
-    return await incidents.list_incidents(
+    body = await incidents.list_incidents(
         session,
         organization_id,
         page,
@@ -117,3 +117,4 @@ async def list_service_incidents(
         severities=severity,
         service_id=service_id,
     )
+    return read.json_response(body)
