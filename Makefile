@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 9000
 
-.PHONY: run test test-deps lint typecheck pytest bench lock clean
+.PHONY: run test test-deps lint typecheck pytest bench bench-quick lock clean
 
 ## run: install from the lock file, migrate, and serve the API on $PORT (SQLite under ./data/)
 run: $(VENV)/.runtime
@@ -29,12 +29,17 @@ pytest: $(VENV)/.dev
 
 ## bench: the benchmarks (never part of `make test`); results go to bench/results/
 bench: $(VENV)/.dev test-deps
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.scale
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.slo_engine --slos 1000
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.alert_ingest
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.rca_quality --repeat 5
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.drain_throughput --lines 1000000
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.notify_throughput
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.live_fanout
+
+## bench-quick: the scale benchmark at a tenth of the data (100 k incidents), for iterating
+bench-quick: $(VENV)/.dev test-deps
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.scale --quick
 
 ## lock: regenerate the lock files from pyproject.toml (after changing dependencies)
 lock: $(VENV)/.dev
