@@ -33,6 +33,7 @@ from reliability_studio.db.models import (
     BrowserSession,
     CorrelationRule,
     Evidence,
+    IdempotencyKey,
     Incident,
     IncidentService,
     IncidentTask,
@@ -58,6 +59,10 @@ BACKENDS = ("sqlite", "postgresql")
 # Tests run without identities, as on a developer's machine, unless they turn them on
 # (tests/identity, tests/support/identity.py); this covers apps built from a bare Settings().
 os.environ["AUTH_MODE"] = "none"
+# The fake Slack, PagerDuty, SMTP and webhook receivers listen on loopback, which outbound
+# safety denies by default: allow it here, explicitly. tests/outbound turns it off again.
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
+os.environ["OUTBOUND_ALLOWED_NETWORKS"] = LOOPBACK_NETWORKS
 QUIET_ENGINE: dict[str, Any] = {
     "slo_engine_enabled": False,
     "alert_correlation_enabled": False,
@@ -67,6 +72,7 @@ QUIET_ENGINE: dict[str, Any] = {
 }
 # Children before parents, so that foreign keys never object.
 TABLES_TO_EMPTY = (
+    IdempotencyKey,
     AuditEntry,
     Notification,
     NotificationPolicy,

@@ -20,6 +20,7 @@ from reliability_studio.analysis.backends import build_backends, close_backends
 from reliability_studio.analysis.router import router as analysis_router
 from reliability_studio.analysis.runner import AnalysisRunner, analysis_settings
 from reliability_studio.api.health import router as health_router
+from reliability_studio.api.input_limits import JSONLimitsMiddleware, check_query
 from reliability_studio.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from reliability_studio.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from reliability_studio.api.security_headers import SecurityHeadersMiddleware
@@ -27,8 +28,10 @@ from reliability_studio.audit.router import router as audit_router
 from reliability_studio.catalog.router import router as services_router
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
-from reliability_studio.identity.dependencies import authorize
+from reliability_studio.idempotency.middleware import idempotency_key, install_idempotency
+from reliability_studio.identity.dependencies import SIGN_IN_PATHS, authorize
 from reliability_studio.identity.oidc_router import router as auth_router
+from reliability_studio.identity.permissions import PUBLIC, requirement
 from reliability_studio.identity.router import router as identity_router
 from reliability_studio.identity.routes import unlisted_routes
 from reliability_studio.identity.throttle import AuthThrottle
@@ -45,6 +48,7 @@ from reliability_studio.notify.dispatcher import Dispatcher
 from reliability_studio.notify.router import router as notify_router
 from reliability_studio.notify.wake import install_wake
 from reliability_studio.organizations.router import router as organizations_router
+from reliability_studio.shutdown import exit_after
 from reliability_studio.slos.openslo_router import router as openslo_router
 from reliability_studio.slos.router import router as slos_router
 from reliability_studio.slos.rules_router import router as slo_rules_router
@@ -53,7 +57,6 @@ from reliability_studio.tasks.router import router as tasks_router
 from reliability_studio.telemetry.prometheus import PrometheusClient
 from reliability_studio.timeline.router import router as timeline_router
 
-SHUTDOWN_SECONDS = 10.0
 DESCRIPTION = """
 Reliability Studio keeps your service catalog, runs incidents with a timeline and action
 items, tracks SLOs, and turns alerts into incidents.
@@ -63,8 +66,11 @@ Lists return `{"items": [...], "next_cursor": ...}`; pass `next_cursor` back as 
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A ready-to-serve application for `settings` (read from the environment by default)."""
+def create_app(settings: Settings | None = None, *, bounded_shutdown: bool = False) -> FastAPI:
+    """A ready-to-serve application for `settings` (read from the environment by default).
+
+    `bounded_shutdown` (for `serve`, never for an app inside another program such as a test)
+    ends the process if the lifespan's cleanup outlasts SHUTDOWN_TIMEOUT_SECONDS."""
     settings = settings or Settings()
     metrics = Metrics()
 
@@ -117,10 +123,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if bounded_shutdown:  # `serve`: a stuck task or a database that stopped
+                # answering must not hold the process up for ever (see shutdown.py)
+                exit_after(settings.shutdown_timeout_seconds)
             for task in background:
                 task.cancel()
-            if background:  # bounded: a stuck task must not hold the process up for ever
-                await asyncio.wait(background, timeout=SHUTDOWN_SECONDS)
+            if background:  # done at once, normally; a stuck one is left behind
+                await asyncio.wait(background, timeout=settings.shutdown_timeout_seconds / 2)
             if backends is not None:
                 await close_backends(backends)
             if dispatcher is not None:
@@ -134,7 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(authorize)],
+        # After `authorize`: an Idempotency-Key belongs to the caller it names.
+        dependencies=[Depends(authorize), Depends(check_query), Depends(idempotency_key)],
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -174,6 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if unlisted := unlisted_routes(app):  # a route nobody decided who may call
         raise RuntimeError(f"routes missing from the permission matrix: {unlisted}")
 
+    install_idempotency(app)  # innermost middleware: keeps the app's own response headers
+    app.add_middleware(JSONLimitsMiddleware)  # inside the size limit, which bounds its buffer
     # Added last = outermost: ids and logs wrap everything, including CORS and size limits.
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -198,19 +210,48 @@ def _document_problems_as_problem_json(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         document = generate()
-        for path in document.get("paths", {}).values():
-            for operation in path.values():
-                for response in operation.get("responses", {}).values():
+        for template, path in document.get("paths", {}).items():
+            for method, operation in path.items():
+                responses = operation.get("responses", {})
+                for response in responses.values():
                     content = response.get("content", {})
                     if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
                         content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+                _document_access_problems(method.upper(), template, responses)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_ACCESS_PROBLEMS = {
+    401: "Not signed in, or the credential is not valid",
+    403: "Signed in, but without the role this needs",
+    429: "Too many failed sign-ins from this address, or over a token or ingest rate limit",
+}
+
+
+def _document_access_problems(method: str, template: str, responses: dict[str, Any]) -> None:
+    """Declare the 401, 403 and 429 that `authorize` may answer on any route it guards.
+
+    The routes do not list them (the dependency is the app's, not theirs), so without this
+    the document promised statuses that a caller with a stale token or the wrong role gets
+    anyway; the fuzzer found them (e.g. 403 on `POST /api/organizations`, 429 on sign-in).
+    """
+    public = requirement(method, template) == PUBLIC
+    for status, description in _ACCESS_PROBLEMS.items():
+        if public and not (status == 429 and template.startswith(SIGN_IN_PATHS)):
+            continue
+        response = responses.setdefault(str(status), {"description": description})
+        content = response.setdefault("content", {})
+        content.setdefault(PROBLEM_MEDIA_TYPE, {"schema": {"$ref": "#/components/schemas/Problem"}})
+        if status == 429:
+            response.setdefault("headers", {}).setdefault(
+                "Retry-After", {"description": "Seconds to wait.", "schema": {"type": "string"}}
+            )
 
 
 def create_served_app() -> FastAPI:
     """The factory `serve` hands to uvicorn: JSON logs, then the app (once per worker)."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, bounded_shutdown=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
@@ -19,6 +21,7 @@ from reliability_studio.identity.bootstrap import announce, bootstrap_owner
 from reliability_studio.identity.cli_login import login_command
 from reliability_studio.logs import configure_logging
 from reliability_studio.notify.bootstrap import NotifyConfigError, read_notify_config
+from reliability_studio.shutdown import exit_now
 from reliability_studio.slos.openslo_cli import export_command, import_command
 from reliability_studio.slos.rules_cli import rules_command
 from reliability_studio.worker import run_worker
@@ -141,6 +144,21 @@ def _worker_count(settings: Settings, asked: int | None) -> int:
     return count
 
 
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM when uvicorn is not handling it: before it starts, or re-raised by uvicorn
+    once its graceful shutdown is over. Python's default action would end the process as
+    killed by the signal (status 143) after a clean drain; status 0 says it stopped as asked,
+    as `worker` does. (SIGINT already ends as KeyboardInterrupt, which uvicorn turns into 0.)
+
+    `exit_now` (`os._exit`), not `sys.exit`: the interpreter would otherwise wait for every
+    thread, and a SQLite driver thread of a request cancelled at SHUTDOWN_TIMEOUT_SECONDS
+    sits in SQLite's busy wait (10 s) whatever we do, holding the exit past the bound. The
+    app has shut down by then; what such a thread still does is at most a transaction that
+    SQLite rolls back, as after kill -9.
+    """
+    exit_now(0)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [env: HOST].")] = None,
@@ -171,6 +189,7 @@ def serve(
             "workers": worker_count,
         },
     )
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "reliability_studio.app:create_served_app",
         factory=True,
@@ -187,5 +206,6 @@ def serve(
         # replaced. uvicorn's 5 s is shorter than a start on a loaded machine: workers were
         # killed while still importing, for ever.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-        timeout_graceful_shutdown=30,
+        # SIGTERM waits this long for the requests in flight, then cancels them.
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )

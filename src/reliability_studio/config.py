@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     port: int = Field(default=9000, ge=1, le=65535)
     # None: one worker per CPU on PostgreSQL (always one on SQLite, which has one writer).
     web_concurrency: int | None = Field(default=None, ge=1, le=64)
+    # SIGTERM: how long `serve` waits for the requests in flight before cancelling them, and
+    # then how long the background jobs (serve and worker) get to stop before the process is
+    # ended anyway (shutdown.py). Twice the default is Kubernetes' default grace period (30 s).
+    shutdown_timeout_seconds: int = Field(default=15, ge=1, le=3600)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CORS_ORIGINS
@@ -100,6 +104,11 @@ class Settings(BaseSettings):
     notify_slack_rate_per_second: float = Field(default=1.0, gt=0)
     # Channels and policies (YAML) applied to the default organization at start.
     notify_config_file: Path | None = None
+    # Outbound safety (outbound/): user-supplied URLs (notification channels) may reach only
+    # public addresses, plus these networks (CIDRs, comma-separated); ALLOW_PRIVATE opens all
+    # but cloud metadata endpoints. Operator-set URLs (PROMETHEUS_URL, ...) are not checked.
+    outbound_allowed_networks: Annotated[tuple[str, ...], NoDecode] = ()
+    outbound_allow_private: bool = False
 
     live_enabled: bool = True
     live_client_buffer: int = Field(default=1000, ge=1)
@@ -184,6 +193,7 @@ class Settings(BaseSettings):
         "alert_service_labels",
         "ingest_token_locations",
         "auth_proxy_trusted",
+        "outbound_allowed_networks",
         mode="before",
     )
     @classmethod
@@ -202,7 +212,7 @@ class Settings(BaseSettings):
                 raise ValueError("must start with 'rs_' and hold at least 32 more characters")
         return value
 
-    @field_validator("auth_proxy_trusted")
+    @field_validator("auth_proxy_trusted", "outbound_allowed_networks")
     @classmethod
     def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for network in value:

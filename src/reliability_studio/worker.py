@@ -24,6 +24,7 @@ from reliability_studio.live.capture import install as install_live_capture
 from reliability_studio.notify.bootstrap import apply_configured_notifications
 from reliability_studio.notify.dispatcher import Dispatcher
 from reliability_studio.notify.wake import install_wake
+from reliability_studio.shutdown import exit_after
 from reliability_studio.slos.scheduler import SLOScheduler
 from reliability_studio.telemetry.prometheus import PrometheusClient
 
@@ -62,16 +63,35 @@ async def run_worker(settings: Settings) -> None:
         install_wake(sessionmaker, dispatcher.wake)
         jobs.append(dispatcher.run_forever())
     task = asyncio.ensure_future(asyncio.gather(*jobs))
+    # Read once the jobs are cancelled below: a cancelled gather otherwise logs its error.
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        exit_after(settings.shutdown_timeout_seconds)  # the bound holds whatever hangs
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, stop)
     log.info("worker started", extra={"database": settings.database.render()})
+    signalled = asyncio.ensure_future(stopping.wait())
     try:
-        await task
-    except asyncio.CancelledError:
-        log.info("worker stopping")
+        either: set[asyncio.Future[Any]] = {task, signalled}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # the jobs ended by themselves: an error of theirs ends the worker
+        else:
+            log.info("worker stopping")
     finally:
-        if dispatcher is not None:  # hands back the rows it held, before the engine goes
+        signalled.cancel()
+        # The jobs are cancelled, not waited for: each one's work is a transaction or a
+        # leased row, so nothing is lost; the dispatcher then hands back the rows it held at
+        # once, rather than when their lease ends. A job that does not stop is left behind
+        # after half the bound; `exit_after` (armed by the signal) keeps the whole bound.
+        task.cancel()
+        await asyncio.wait({task}, timeout=settings.shutdown_timeout_seconds / 2)
+        if dispatcher is not None:  # before the engine goes
             await dispatcher.close()
         if backends is not None:
             await close_backends(backends)

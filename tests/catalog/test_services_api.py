@@ -255,8 +255,10 @@ def test_patch_changes_only_the_given_fields(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     updated = response.json()
     assert updated["team"] == "platform"
-    unchanged = {k: v for k, v in created.items() if k not in {"team", "updated_at"}}
+    # The version moves with every change (it is the ETag), as updated_at does.
+    unchanged = {k: v for k, v in created.items() if k not in {"team", "updated_at", "version"}}
     assert {k: updated[k] for k in unchanged} == unchanged
+    assert updated["version"] == created["version"] + 1
 
 
 def test_patch_is_persisted(client: TestClient) -> None:

@@ -35,15 +35,23 @@ def environment(**settings: str) -> dict[str, str]:
     """The current environment without any of our settings, plus `settings`.
 
     Without identities (`AUTH_MODE=none`, allowed on loopback) unless the test says
-    otherwise: the tests of identities turn them on."""
+    otherwise: the tests of identities turn them on. Outbound requests may reach loopback
+    (`OUTBOUND_ALLOWED_NETWORKS`), where the tests' fake receivers listen."""
     ours = {name.upper() for name in Settings.model_fields}
     env = {
         name: value
         for name, value in os.environ.items()
         if name.upper() not in ours and not name.upper().startswith(OUR_PREFIXES)
     }
-    # One worker unless the test asks for more: `serve` starts one per CPU by default.
-    return {**env, "AUTH_MODE": "none", "WEB_CONCURRENCY": "1", **settings}
+    # Loopback allowed: the fake receivers of the notification tests listen there. One
+    # worker unless the test asks for more: `serve` starts one per CPU by default.
+    return {
+        **env,
+        "AUTH_MODE": "none",
+        "WEB_CONCURRENCY": "1",
+        "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+        **settings,
+    }
 
 
 @dataclass

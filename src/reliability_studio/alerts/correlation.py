@@ -207,10 +207,16 @@ async def _incidents_of(
     ids = {group.incident_id for group in groups if group.incident_id is not None}
     if not ids:
         return {}
-    return {
-        incident.id: incident
-        for incident in await session.scalars(select(Incident).where(Incident.id.in_(ids)))
-    }
+    # Locked (in id order, as every pass takes them) while the pass decides on them: a
+    # responder's PATCH meanwhile waits a moment, instead of making this pass's write
+    # fail its version check (`db.base.Versioned`) and the whole pass run again.
+    query = (
+        select(Incident)
+        .where(Incident.id.in_(ids))
+        .order_by(Incident.id)
+        .with_for_update(key_share=True)
+    )
+    return {incident.id: incident for incident in await session.scalars(query)}
 
 
 def _is_new_firing(alert: Alert) -> bool:

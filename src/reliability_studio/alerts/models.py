@@ -24,6 +24,7 @@ from reliability_studio.db.base import (
     OrganizationOwned,
     Timestamps,
     UUIDPrimaryKey,
+    Versioned,
     one_of,
 )
 from reliability_studio.incidents.lifecycle import SEVERITIES
@@ -169,7 +170,7 @@ class AlertGroup(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
     closed_at: Mapped[datetime | None]
 
 
-class CorrelationRule(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
+class CorrelationRule(UUIDPrimaryKey, OrganizationOwned, Timestamps, Versioned, Base):
     """How alerts are grouped into incidents. See docs/alerts.md for each field."""
 
     __tablename__ = "correlation_rules"

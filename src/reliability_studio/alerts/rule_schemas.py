@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from reliability_studio.alerts.matchers import MatcherSyntaxError, parse_matcher
+from reliability_studio.api.concurrency import ResourceVersion
 from reliability_studio.api.fields import LongText, Name, NoNul
 from reliability_studio.incidents.lifecycle import Severity
 
@@ -24,7 +25,10 @@ def _valid_matcher(text: str) -> str:
         raise ValueError(str(error)) from None
 
 
-MatcherText = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_valid_matcher)]
+# NoNul: the matcher syntax takes NUL inside a quoted value, and PostgreSQL cannot store it.
+MatcherText = Annotated[
+    str, StringConstraints(max_length=1000), NoNul, AfterValidator(_valid_matcher)
+]
 LabelName = Annotated[
     str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=200), NoNul
 ]
@@ -102,6 +106,7 @@ class CorrelationRuleOut(BaseModel):
     resolve_policy: ResolvePolicy
     created_at: datetime
     updated_at: datetime
+    version: ResourceVersion
 
 
 # Common severity label values (Prometheus, Grafana, PagerDuty, Opsgenie) to our four.

@@ -69,12 +69,13 @@ class AlertmanagerWebhook(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    version: str | None = None
+    # Bounded and NUL-free like every other text field, though only the alerts are stored.
+    version: Annotated[str, StringConstraints(max_length=64), NoNul] | None = None
     status: AlertStatus | None = None
-    receiver: str | None = None
-    groupKey: str | None = None  # noqa: N815
-    truncatedAlerts: int = 0  # noqa: N815
-    externalURL: str | None = None  # noqa: N815
+    receiver: LabelValue | None = None
+    groupKey: LabelValue | None = None  # noqa: N815
+    truncatedAlerts: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0  # noqa: N815
+    externalURL: Url | None = None  # noqa: N815
     alerts: list[WebhookAlert]
 
 

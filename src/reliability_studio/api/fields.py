@@ -6,11 +6,12 @@ instead of failing deep in the driver.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
@@ -42,11 +43,15 @@ def _in_utc(value: datetime) -> datetime:
 
 
 def _check_nested(value: object, depth: int) -> None:
-    """Refuse NUL characters anywhere, and nesting deeper than MAX_METADATA_DEPTH."""
+    """Refuse NUL characters, non-finite numbers, and nesting deeper than MAX_METADATA_DEPTH."""
     if depth > MAX_METADATA_DEPTH:
         raise ValueError(f"must not nest deeper than {MAX_METADATA_DEPTH} levels")
     if isinstance(value, str):
         _no_nul(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        # JSON has no Infinity or NaN (Python's parser takes them, and 1e400 overflows to
+        # inf); the encoder would store them as null, silently changing the data.
+        raise ValueError("must hold only finite numbers")
     elif isinstance(value, dict):
         for key, item in value.items():
             _no_nul(key)
@@ -70,6 +75,24 @@ Person = Annotated[str, _trimmed(1, 200), NoNul]
 LongText = Annotated[str, _trimmed(0, 50_000), NoNul]
 JSONObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
 
+
+def _not_a_number(value: object) -> object:
+    """Refuse a number, or a string of one, where a time is expected: pydantic would read it
+    as Unix seconds, so `?created_before=0.5` or `"ends_at": -1` meant a time near 1970
+    instead of a 422, against the documented `format: date-time` (found by fuzzing)."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2024-05-01T12:00:00Z")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 # An RFC 3339 time with an offset, normalised to UTC at the edge. Without the check,
 # "0001-01-01T00:00:00+01:00" passes validation and fails when converted for storage.
-Timestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -71,6 +72,13 @@ class NotFoundError(ProblemError):
 class ConflictError(ProblemError):
     status = 409
     title = "Conflict"
+
+
+class PreconditionFailedError(ProblemError):
+    """`If-Match` named a version that is not the current one (RFC 9110, 15.5.13)."""
+
+    status = 412
+    title = "Precondition Failed"
 
 
 class UnprocessableError(ProblemError):
@@ -256,9 +264,30 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> Response
     )
 
 
+async def _on_stale_data(request: Request, exc: Exception) -> Response:
+    """A versioned row changed between this request's read and its write.
+
+    Writes through the API lock their row first (`api/concurrency.py`), so this is a
+    safety net, never the normal path: a conflict, not a server error. With `If-Match`,
+    the precondition evidently no longer held: 412."""
+    log.warning(
+        "concurrent update detected at flush",
+        extra={"request_id": request_id_of(request), "error": str(exc)},
+    )
+    conditional = "if-match" in request.headers
+    return problem_response(
+        412 if conditional else 409,
+        "Precondition Failed" if conditional else "Conflict",
+        "The resource was changed by another writer while this request ran; "
+        "read it again and retry.",
+        request_id=request_id_of(request),
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error, expected or not, a problem+json response."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StaleDataError, _on_stale_data)
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(DBAPIError, _on_database_unavailable)

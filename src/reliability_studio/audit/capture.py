@@ -67,8 +67,9 @@ _SAVEPOINTS_KEY = "audit_savepoints"
 CREATED, UPDATED, DELETED = "created", "updated", "deleted"
 
 
-# Moves with every update; `occurred_at` of the entry says when.
-_BOOKKEEPING = frozenset({"updated_at"})
+# Move with every update: `occurred_at` of the entry says when, and the version (the ETag
+# counter, `db.base.Versioned`) is no change a user made.
+_BOOKKEEPING = frozenset({"updated_at", "version"})
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,16 @@ from typing import Any
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from reliability_studio.db.base import Base, OrganizationOwned, Timestamps, UUIDPrimaryKey
+from reliability_studio.db.base import (
+    Base,
+    OrganizationOwned,
+    Timestamps,
+    UUIDPrimaryKey,
+    Versioned,
+)
 
 
-class Service(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
+class Service(UUIDPrimaryKey, OrganizationOwned, Timestamps, Versioned, Base):
     """A service in the catalog. Its name is unique within its organization."""
 
     __tablename__ = "services"

@@ -16,7 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from reliability_studio.api.fields import LongText, Name
+from reliability_studio.api.concurrency import ResourceVersion
+from reliability_studio.api.fields import LongText, Name, NoNul
 from reliability_studio.catalog.models import Service
 from reliability_studio.catalog.telemetry import (
     EffectiveTelemetry,
@@ -36,6 +37,7 @@ SERVICE_COLUMNS = (
     "telemetry",
     "created_at",
     "updated_at",
+    "version",
 )
 
 
@@ -51,7 +53,8 @@ def _http_url(value: str) -> str:
     return url
 
 
-RepositoryURL = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_http_url)]
+# NoNul first: the URL parser would silently drop a trailing NUL (or encode an inner one).
+RepositoryURL = Annotated[str, Field(max_length=MAX_URL_LENGTH), NoNul, AfterValidator(_http_url)]
 
 
 class ServiceCreate(BaseModel):
@@ -103,6 +106,7 @@ class ServiceOut(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+    version: ResourceVersion
 
     @model_validator(mode="before")
     @classmethod

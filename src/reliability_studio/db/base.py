@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so that migrations can refer to them on every backend.
@@ -83,6 +83,23 @@ class OrganizationOwned:
     )
 
 
+class Versioned:
+    """A version counter, the resource's `ETag` (see `api/concurrency.py`).
+
+    It is the mapper's `version_id_col`: every ORM UPDATE or DELETE of the row says
+    `WHERE version = <the version loaded>` and sets the next one, so a write based on a
+    stale read fails (`StaleDataError`) instead of silently overwriting, and every writer
+    through the ORM, background jobs included, moves the version without thinking of it.
+    Rows inserted without the ORM start at 1 (the server default).
+    """
+
+    version: Mapped[int] = mapped_column(server_default="1")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 (declared_attr: the class)
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
 __all__ = [
     "Base",
     "JSONDocument",
@@ -90,6 +107,7 @@ __all__ = [
     "Timestamps",
     "UTCDateTime",
     "UUIDPrimaryKey",
+    "Versioned",
     "utcnow",
 ]
 

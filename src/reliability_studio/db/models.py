@@ -5,6 +5,7 @@ from reliability_studio.analysis.models import AnalysisRun, Evidence
 from reliability_studio.audit.models import AuditEntry
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import Base
+from reliability_studio.idempotency.models import IdempotencyKey
 from reliability_studio.identity.models import (
     ApiToken,
     BrowserSession,
@@ -36,6 +37,7 @@ __all__ = [
     "CliLoginCode",
     "CorrelationRule",
     "Evidence",
+    "IdempotencyKey",
     "Incident",
     "IncidentService",
     "IncidentTask",

@@ -109,6 +109,8 @@ async def principal_from_token(session: AsyncSession, token: str) -> Principal:
         raise _refused("the token has expired")
     principal = _owner_of(row, user, member_role, account)
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        # Bookkeeping, as in the audit log: using a token does not give it a new version
+        # (ETag), or every use would make a revocation's If-Match stale.
         await session.execute(
             update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
         )

@@ -19,6 +19,7 @@ from reliability_studio.db.base import (
     OrganizationOwned,
     Timestamps,
     UUIDPrimaryKey,
+    Versioned,
     one_of,
     utcnow,
 )
@@ -42,7 +43,7 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     last_login_at: Mapped[datetime | None]
 
 
-class Membership(Base):
+class Membership(Versioned, Base):
     """A user's role in one organization."""
 
     __tablename__ = "memberships"
@@ -61,7 +62,7 @@ class Membership(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ServiceAccount(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
+class ServiceAccount(UUIDPrimaryKey, OrganizationOwned, Timestamps, Versioned, Base):
     """A machine identity of one organization (CI, a script, an integration)."""
 
     __tablename__ = "service_accounts"
@@ -75,7 +76,7 @@ class ServiceAccount(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
     disabled: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
-class ApiToken(UUIDPrimaryKey, OrganizationOwned, Base):
+class ApiToken(UUIDPrimaryKey, OrganizationOwned, Versioned, Base):
     """A bearer token of a user or a service account, acting in one organization.
 
     Its role is a ceiling: a personal token never does more than its owner's current role.

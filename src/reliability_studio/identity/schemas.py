@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reliability_studio.api.concurrency import ResourceVersion
 from reliability_studio.api.fields import Name
 
 RoleName = Literal["viewer", "responder", "admin", "owner"]
@@ -59,6 +60,7 @@ class TokenOut(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    version: ResourceVersion
 
 
 class TokenCreated(TokenOut):
@@ -97,3 +99,4 @@ class ServiceAccountOut(BaseModel):
     disabled: bool
     created_at: datetime
     updated_at: datetime
+    version: ResourceVersion

@@ -14,6 +14,7 @@ from reliability_studio.db.base import (
     OrganizationOwned,
     Timestamps,
     UUIDPrimaryKey,
+    Versioned,
     one_of,
     utcnow,
 )
@@ -38,7 +39,7 @@ class IncidentService(OrganizationOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Incident(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
+class Incident(UUIDPrimaryKey, OrganizationOwned, Timestamps, Versioned, Base):
     """An incident, from detection to closure."""
 
     __tablename__ = "incidents"

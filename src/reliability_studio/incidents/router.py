@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from reliability_studio.api.concurrency import IfMatch, etag_responses, lock_for_write, with_etag
 from reliability_studio.api.deps import Actor, OrganizationId, Session
+from reliability_studio.api.etags import etag_of
 from reliability_studio.api.fields import NoNul, Timestamp
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
@@ -15,6 +17,7 @@ from reliability_studio.catalog.service import get_service
 from reliability_studio.incidents import read
 from reliability_studio.incidents import service as incidents
 from reliability_studio.incidents.lifecycle import Severity, Status
+from reliability_studio.incidents.models import Incident
 from reliability_studio.incidents.schemas import IncidentCreate, IncidentOut, IncidentUpdate
 
 router = APIRouter(tags=["incidents"], responses=PROBLEM_RESPONSES)
@@ -36,7 +39,12 @@ TextQuery = Annotated[
 ]
 
 
-@router.post("/api/incidents", status_code=status.HTTP_201_CREATED, response_model=IncidentOut)
+@router.post(
+    "/api/incidents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IncidentOut,
+    responses=etag_responses(201),
+)
 async def create_incident(
     body: IncidentCreate,
     session: Session,
@@ -47,7 +55,7 @@ async def create_incident(
     """Open an incident. Unknown `service_ids` are refused with 422."""
     incident = await incidents.create_incident(session, organization_id, actor, body)
     response.headers["Location"] = f"/api/incidents/{incident.id}"
-    return incidents.incident_out(incident)
+    return with_etag(response, incidents.incident_out(incident))
 
 
 @router.get("/api/incidents", response_model=Page[IncidentOut])
@@ -77,25 +85,43 @@ async def list_incidents(
     return read.json_response(body)
 
 
-@router.get("/api/incidents/{incident_id}", response_model=IncidentOut)
+@router.get(
+    "/api/incidents/{incident_id}", response_model=IncidentOut, responses=etag_responses(200)
+)
 async def get_incident(
     incident_id: uuid.UUID, session: Session, organization_id: OrganizationId
 ) -> Response:
     """One incident with its services and lifecycle times."""
-    return read.json_response(await read.incident_document(session, organization_id, incident_id))
+    document = await read.incident_document(session, organization_id, incident_id)
+    return read.json_response(document, headers={"ETag": etag_of(document["version"])})
 
 
-@router.patch("/api/incidents/{incident_id}", response_model=IncidentOut)
+@router.patch(
+    "/api/incidents/{incident_id}",
+    response_model=IncidentOut,
+    responses=etag_responses(200, conditional=True),
+)
 async def update_incident(
     incident_id: uuid.UUID,
     body: IncidentUpdate,
     session: Session,
     organization_id: OrganizationId,
     actor: Actor,
+    if_match: IfMatch,
+    response: Response,
 ) -> IncidentOut:
-    """Change an incident. A forbidden status transition answers 409 with the reason."""
+    """Change an incident. A forbidden status transition answers 409 with the reason;
+    a stale `If-Match` answers 412."""
+    await lock_for_write(
+        session,
+        if_match,
+        Incident,
+        Incident.id == incident_id,
+        Incident.organization_id == organization_id,
+        what=f"incident {incident_id}",
+    )
     incident = await incidents.update_incident(session, organization_id, incident_id, actor, body)
-    return incidents.incident_out(incident)
+    return with_etag(response, incidents.incident_out(incident))
 
 
 @router.get("/api/services/{service_id}/incidents", response_model=Page[IncidentOut])

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reliability_studio.api.concurrency import ResourceVersion
 from reliability_studio.api.fields import LongText, Person, Title
 from reliability_studio.incidents.lifecycle import Severity, Status
 
@@ -73,3 +74,4 @@ class IncidentOut(BaseModel):
         description="From creation to the first status after `open`."
     )
     time_to_resolve_seconds: float | None = Field(description="From creation to `resolved`.")
+    version: ResourceVersion

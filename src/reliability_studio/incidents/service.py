@@ -150,8 +150,8 @@ async def get_incident(
     query = select(Incident).where(
         Incident.id == incident_id, Incident.organization_id == organization_id
     )
-    if for_update:
-        query = query.with_for_update()
+    if for_update:  # FOR NO KEY UPDATE: a timeline insert referring to it need not wait
+        query = query.with_for_update(key_share=True)
     incident = await session.scalar(query.options(selectinload(Incident.services)))
     if incident is None:
         raise NotFoundError(f"incident {incident_id} does not exist")
@@ -297,6 +297,7 @@ def incident_out(incident: Incident) -> IncidentOut:
         closed_at=incident.closed_at,
         time_to_acknowledge_seconds=seconds_between(incident.created_at, incident.acknowledged_at),
         time_to_resolve_seconds=seconds_between(incident.created_at, incident.resolved_at),
+        version=incident.version,
     )
 
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,6 +43,8 @@ from reliability_studio.notify.delivery import (
 from reliability_studio.notify.models import Notification as OutboxRow
 from reliability_studio.notify.models import NotificationChannel
 from reliability_studio.notify.settle import Outcome, OutcomeBatch, record_outcomes
+from reliability_studio.outbound import DestinationDeniedError, policy_from_settings
+from reliability_studio.outbound.http import guarded_client
 
 log = logging.getLogger(__name__)
 SLACK_KINDS = ("slack", "slack_webhook")
@@ -67,9 +68,9 @@ class Dispatcher:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
-        self.http = httpx.AsyncClient(
-            timeout=settings.notify_send_timeout_seconds, follow_redirects=False
-        )
+        # Channel targets are user-supplied: every connection goes to a checked address.
+        self.policy = policy_from_settings(settings)
+        self.http = guarded_client(self.policy, timeout=settings.notify_send_timeout_seconds)
         self.slack = SlackSender(self.http)
         self.pagerduty = PagerDutySender(self.http)
         self.webhook = WebhookSender(self.http)
@@ -266,6 +267,8 @@ class Dispatcher:
                 delivered = await self._send(item)
         except TimeoutError:
             return self._failed(item, RetryableDeliveryError("no answer in time"))
+        except DestinationDeniedError as denied:  # no retry will make the address allowed
+            return self._failed(item, PermanentDeliveryError(f"destination denied: {denied}"))
         except DeliveryError as error:
             return self._failed(item, error)
         except Exception as error:  # a bug or a bad config must not stop the channel
@@ -311,6 +314,7 @@ class Dispatcher:
                 use_tls=config.get("use_tls", False),
                 start_tls=config.get("start_tls"),
                 timeout_seconds=self.settings.notify_send_timeout_seconds,
+                policy=self.policy,
             )
             return await sender.send(config["sender"], config["recipients"], n)
         raise PermanentDeliveryError(f"unknown channel kind {item.kind!r}")

@@ -24,13 +24,14 @@ from reliability_studio.db.base import (
     OrganizationOwned,
     Timestamps,
     UUIDPrimaryKey,
+    Versioned,
     one_of,
 )
 
 CHANNEL_KINDS = ("slack_webhook", "slack", "pagerduty", "webhook", "email")
 
 
-class NotificationChannel(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
+class NotificationChannel(UUIDPrimaryKey, OrganizationOwned, Timestamps, Versioned, Base):
     """Somewhere notifications go. `config` holds its settings, secrets included; the API
     never shows the secrets back (see schemas.py)."""
 
@@ -46,7 +47,7 @@ class NotificationChannel(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
     config: Mapped[dict[str, Any]]
 
 
-class NotificationPolicy(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
+class NotificationPolicy(UUIDPrimaryKey, OrganizationOwned, Timestamps, Versioned, Base):
     """Which events go to which channels (see policies.py for the matching rules)."""
 
     __tablename__ = "notification_policies"

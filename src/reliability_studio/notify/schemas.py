@@ -22,6 +22,7 @@ from pydantic import (
     TypeAdapter,
 )
 
+from reliability_studio.api.concurrency import ResourceVersion
 from reliability_studio.api.fields import Name, NoNul
 from reliability_studio.incidents.lifecycle import Severity
 from reliability_studio.notify.delivery import EventType
@@ -43,6 +44,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=500), NoNul]
 Address = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s<>]+@[^@\s<>]+$"),
+    NoNul,  # the pattern lets NUL through, and PostgreSQL cannot store it
 ]
 
 
@@ -136,6 +138,7 @@ class ChannelOut(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+    version: ResourceVersion
 
 
 def masked(config: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +159,7 @@ class PolicyCreate(BaseModel):
 
     name: Name
     enabled: bool = True
-    events: Annotated[list[EventType], Field(min_length=1)]
+    events: Annotated[list[EventType], Field(min_length=1, max_length=20)]
     min_severity: Severity | None = None
     services: Annotated[list[Name], Field(max_length=100)] = Field(default_factory=list)
     teams: Annotated[list[Name], Field(max_length=100)] = Field(default_factory=list)
@@ -170,7 +173,7 @@ class PolicyUpdate(BaseModel):
 
     name: Name | None = None
     enabled: bool | None = None
-    events: Annotated[list[EventType], Field(min_length=1)] | None = None
+    events: Annotated[list[EventType], Field(min_length=1, max_length=20)] | None = None
     min_severity: Severity | None = None
     services: Annotated[list[Name], Field(max_length=100)] | None = None
     teams: Annotated[list[Name], Field(max_length=100)] | None = None
@@ -190,6 +193,7 @@ class PolicyOut(BaseModel):
     channel_ids: list[uuid.UUID]
     created_at: datetime
     updated_at: datetime
+    version: ResourceVersion
 
 
 class NotificationOut(BaseModel):

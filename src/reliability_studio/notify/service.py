@@ -127,6 +127,7 @@ def channel_out(channel: NotificationChannel) -> ChannelOut:
         config=masked(channel.config),
         created_at=channel.created_at,
         updated_at=channel.updated_at,
+        version=channel.version,
     )
 
 

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from reliability_studio.api.fields import Name
+from reliability_studio.api.concurrency import ResourceVersion
+from reliability_studio.api.fields import Name, NoNul
 from reliability_studio.identity.schemas import RoleName
 
 Slug = Annotated[
@@ -19,6 +20,7 @@ Email = Annotated[
     StringConstraints(
         strip_whitespace=True, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"
     ),
+    NoNul,  # the pattern lets NUL through, and PostgreSQL cannot store it
 ]
 
 
@@ -47,6 +49,7 @@ class OrganizationOut(BaseModel):
     slug: str
     role: RoleName
     created_at: datetime
+    version: ResourceVersion
 
 
 class MemberCreate(BaseModel):
@@ -76,3 +79,4 @@ class MemberOut(BaseModel):
     email: str | None
     role: RoleName
     created_at: datetime
+    version: ResourceVersion  # the membership's (it moves when the role changes)

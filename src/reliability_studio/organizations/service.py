@@ -28,6 +28,7 @@ def _out(organization: Organization, role: str) -> OrganizationOut:
         slug=organization.slug,
         role=role,
         created_at=organization.created_at,
+        version=organization.version,
     )
 
 
@@ -115,6 +116,7 @@ def _member(membership: Membership, user: User) -> MemberOut:
         email=user.email,
         role=membership.role,
         created_at=membership.created_at,
+        version=membership.version,
     )
 
 

@@ -24,6 +24,7 @@ from reliability_studio.db.base import (
     OrganizationOwned,
     Timestamps,
     UUIDPrimaryKey,
+    Versioned,
     one_of,
     utcnow,
 )
@@ -33,7 +34,7 @@ CALENDAR_PERIODS = ("month", "quarter")
 ALERT_SEVERITIES = ("page", "ticket")
 
 
-class SLO(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
+class SLO(UUIDPrimaryKey, OrganizationOwned, Timestamps, Versioned, Base):
     """A service level objective for one service.
 
     Without an `sli` it is manual: callers set `error_budget_remaining` and `status`.

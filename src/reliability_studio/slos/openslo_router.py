@@ -81,9 +81,11 @@ async def import_documents(
     response_class=Response,
     responses={
         200: {
-            "description": "OpenSLO v1 documents; SLOs that OpenSLO cannot express are "
-            "listed in a leading `# not exportable:` comment.",
-            "content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "OpenSLO v1 documents, separated by `---`; SLOs that OpenSLO "
+            "cannot express are listed in a leading `# not exportable:` comment.",
+            # No schema: a schema describes one parsed document, and this is a stream of
+            # them (`type: string` described the text, wrongly for a YAML media type).
+            "content": {YAML_MEDIA_TYPE: {}},
         }
     },
 )

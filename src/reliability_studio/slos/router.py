@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from reliability_studio.api.concurrency import IfMatch, etag_responses, lock_for_write, with_etag
 from reliability_studio.api.deps import OrganizationId, Session
 from reliability_studio.api.fields import Timestamp
 from reliability_studio.api.pagination import Page, PageParams
@@ -14,6 +15,7 @@ from reliability_studio.api.problems import PROBLEM_RESPONSES, ConflictError
 from reliability_studio.db.base import utcnow
 from reliability_studio.slos import service as slos
 from reliability_studio.slos.checks import check_sli
+from reliability_studio.slos.models import SLO
 from reliability_studio.slos.runner import evaluate_and_store
 from reliability_studio.slos.schemas import (
     SLOAlertOut,
@@ -27,7 +29,9 @@ from reliability_studio.slos.schemas import (
 router = APIRouter(prefix="/api/slos", tags=["slos"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SLOOut)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=SLOOut, responses=etag_responses(201)
+)
 async def create_slo(
     body: SLOCreate,
     session: Session,
@@ -44,7 +48,7 @@ async def create_slo(
         body.sli = await check_sli(request.app.state.prometheus_checker, body.sli)
     slo = await slos.create_slo(session, organization_id, body)
     response.headers["Location"] = f"/api/slos/{slo.id}"
-    return SLOOut.model_validate(slo)
+    return with_etag(response, SLOOut.model_validate(slo))
 
 
 @router.get("", response_model=Page[SLOOut])
@@ -61,31 +65,59 @@ async def list_slos(
     )
 
 
-@router.get("/{slo_id}", response_model=SLOOut)
-async def get_slo(slo_id: uuid.UUID, session: Session, organization_id: OrganizationId) -> SLOOut:
-    """One SLO."""
-    return SLOOut.model_validate(await slos.get_slo(session, organization_id, slo_id))
+@router.get("/{slo_id}", response_model=SLOOut, responses=etag_responses(200))
+async def get_slo(
+    slo_id: uuid.UUID, session: Session, organization_id: OrganizationId, response: Response
+) -> SLOOut:
+    """One SLO. Its version (`ETag`) also moves when the engine stores a new evaluation."""
+    slo = await slos.get_slo(session, organization_id, slo_id)
+    return with_etag(response, SLOOut.model_validate(slo))
 
 
-@router.patch("/{slo_id}", response_model=SLOOut)
+@router.patch("/{slo_id}", response_model=SLOOut, responses=etag_responses(200, conditional=True))
 async def update_slo(
     slo_id: uuid.UUID,
     body: SLOUpdate,
     session: Session,
     organization_id: OrganizationId,
     request: Request,
+    if_match: IfMatch,
+    response: Response,
 ) -> SLOOut:
     """Change an SLO, e.g. `{"error_budget_remaining": 85.5, "status": "healthy"}` for a
-    manual one (409 for an SLO with an `sli`, whose figures the engine computes)."""
-    if body.sli is not None:
+    manual one (409 for an SLO with an `sli`, whose figures the engine computes; 412 for
+    a stale `If-Match`)."""
+    if body.sli is not None:  # before the lock: Prometheus may take its time answering
         body.sli = await check_sli(request.app.state.prometheus_checker, body.sli)
-    return SLOOut.model_validate(await slos.update_slo(session, organization_id, slo_id, body))
+    await _lock(session, if_match, organization_id, slo_id)
+    slo = await slos.update_slo(session, organization_id, slo_id, body)
+    return with_etag(response, SLOOut.model_validate(slo))
 
 
-@router.delete("/{slo_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_slo(slo_id: uuid.UUID, session: Session, organization_id: OrganizationId) -> None:
-    """Remove an SLO."""
+@router.delete(
+    "/{slo_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=etag_responses(None, conditional=True),
+)
+async def delete_slo(
+    slo_id: uuid.UUID, session: Session, organization_id: OrganizationId, if_match: IfMatch
+) -> None:
+    """Remove an SLO (412: stale `If-Match`)."""
+    await _lock(session, if_match, organization_id, slo_id)
     await slos.delete_slo(session, organization_id, slo_id)
+
+
+async def _lock(
+    session: Session, if_match: IfMatch, organization_id: OrganizationId, slo_id: uuid.UUID
+) -> None:
+    await lock_for_write(
+        session,
+        if_match,
+        SLO,
+        SLO.id == slo_id,
+        SLO.organization_id == organization_id,
+        what=f"SLO {slo_id}",
+    )
 
 
 @router.post("/{slo_id}/evaluate", response_model=SLOOut)

@@ -20,7 +20,29 @@ YAML_MEDIA_TYPE = "application/yaml"
 _YAML_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A Prometheus rule file (`rule_files`), accepted by `promtool check rules`.",
-        "content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        # The schema of a YAML body describes the parsed document (as for JSON), not its
+        # text: `type: string` made every rule file a schema violation to clients that parse.
+        "content": {
+            YAML_MEDIA_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "required": ["groups"],
+                    "properties": {
+                        "groups": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "rules"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "rules": {"type": "array", "items": {"type": "object"}},
+                                },
+                            },
+                        }
+                    },
+                }
+            }
+        },
     }
 }
 

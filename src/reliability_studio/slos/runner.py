@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reliability_studio.catalog.models import Service
@@ -93,7 +93,7 @@ async def _store_batch(
 ) -> None:
     """Store many SLOs' results in one transaction, with one query for SLOs and alerts."""
     async with sessionmaker() as session:
-        slos = await session.scalars(select(SLO).where(SLO.id.in_(batch)))
+        slos = await session.scalars(_locked(select(SLO).where(SLO.id.in_(batch))))
         active = await active_alerts(session, list(batch))
         for slo in slos:
             name, outcome = batch[slo.id]
@@ -114,6 +114,13 @@ async def _store_safely(
         await _store_batch(sessionmaker, settings, {slo_id: (service_name, outcome)}, now)
     except Exception:
         log.exception("storing an SLO evaluation failed", extra={"slo_id": str(slo_id)})
+
+
+def _locked(query: Select[SLO]) -> Select[SLO]:
+    """The SLOs locked, in id order, until the results are stored: a user's PATCH meanwhile
+    waits a moment, instead of making this write fail its version check
+    (`db.base.Versioned`) and the batch be stored again one SLO at a time."""
+    return query.order_by(SLO.id).with_for_update(key_share=True)
 
 
 def _spec(slo: SLO) -> SLOSpec:
@@ -197,7 +204,7 @@ async def _mark_stale(
     now: datetime,
 ) -> None:
     async with sessionmaker() as session:
-        for slo in await session.scalars(select(SLO).where(SLO.id.in_(slo_ids))):
+        for slo in await session.scalars(_locked(select(SLO).where(SLO.id.in_(slo_ids)))):
             slo.status = "unknown"
             slo.stale = True
             slo.evaluation_error = f"Prometheus unreachable: {error}"

@@ -76,6 +76,8 @@ class SLOScheduler:
                 query = query.with_for_update(skip_locked=True)
             slo_ids = list((await session.scalars(query)).all())
             if slo_ids:
+                # Scheduling bookkeeping, not part of the SLO as the API shows it: no new
+                # version (ETag) here; storing the evaluation moves it.
                 await session.execute(
                     update(SLO).where(SLO.id.in_(slo_ids)).values(next_evaluation_at=now + interval)
                 )

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from reliability_studio.api.fields import LongText, Name
+from reliability_studio.api.concurrency import ResourceVersion
+from reliability_studio.api.fields import LongText, Name, NoNul
 from reliability_studio.slos.sli import SLI
 
 SLOStatus = Literal["healthy", "at_risk", "breached", "no_data", "unknown"]
@@ -41,7 +42,9 @@ def _known_timezone(value: str) -> str:
     return value
 
 
-TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_timezone)]
+TimeZone = Annotated[
+    str, Field(min_length=1, max_length=64), NoNul, AfterValidator(_known_timezone)
+]
 SLI_DESCRIPTION = (
     "How to compute the SLI from Prometheus; without it the SLO is manual and its budget "
     "and status are set with PATCH."
@@ -116,6 +119,7 @@ class SLOOut(BaseModel):
     evaluation_error: str | None
     created_at: datetime
     updated_at: datetime
+    version: ResourceVersion
 
 
 class SLOSnapshotOut(BaseModel):

@@ -27,10 +27,15 @@ from pydantic import (
     model_validator,
 )
 
+from reliability_studio.api.fields import NoNul
+
 WINDOW_PLACEHOLDER = "{{window}}"
 _SAMPLE_WINDOW = "5m"
 
-PromQL = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+# NoNul: the PromQL parser takes NUL inside a quoted label value, and PostgreSQL cannot store it.
+PromQL = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), NoNul
+]
 
 
 def _selector(value: str) -> str:

@@ -8,12 +8,19 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from reliability_studio.db.base import Base, OrganizationOwned, Timestamps, UUIDPrimaryKey, one_of
+from reliability_studio.db.base import (
+    Base,
+    OrganizationOwned,
+    Timestamps,
+    UUIDPrimaryKey,
+    Versioned,
+    one_of,
+)
 
 TASK_STATUSES = ("open", "done")
 
 
-class IncidentTask(UUIDPrimaryKey, OrganizationOwned, Timestamps, Base):
+class IncidentTask(UUIDPrimaryKey, OrganizationOwned, Timestamps, Versioned, Base):
     """An action item that belongs to an incident."""
 
     __tablename__ = "incident_tasks"

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from reliability_studio.api.concurrency import ResourceVersion
 from reliability_studio.api.fields import LongText, Person, Timestamp, Title
 
 TaskStatus = Literal["open", "done"]
@@ -52,3 +53,4 @@ class TaskOut(BaseModel):
     completed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    version: ResourceVersion

@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -33,6 +34,8 @@ from reliability_studio.notify.delivery import (
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
+from reliability_studio.outbound.addresses import OutboundPolicy
+from reliability_studio.outbound.resolver import connect_checked
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +136,14 @@ class EmailSender:
         use_tls: bool = False,
         start_tls: bool | None = None,
         timeout_seconds: float = 10,
+        policy: OutboundPolicy | None = None,
     ) -> None:
-        """`use_tls` is implicit TLS (port 465); `start_tls` None upgrades when offered."""
+        """`use_tls` is implicit TLS (port 465); `start_tls` None upgrades when offered.
+
+        With a `policy` (the dispatcher always passes one), the server's address is checked
+        and the connection made to the checked address (`DestinationDeniedError` otherwise);
+        without, aiosmtplib connects to `host` itself.
+        """
         self.host = host
         self.port = port
         self.username = username
@@ -142,6 +151,7 @@ class EmailSender:
         self.use_tls = use_tls
         self.start_tls = start_tls
         self.timeout_seconds = timeout_seconds
+        self.policy = policy
 
     def __repr__(self) -> str:
         return (
@@ -170,13 +180,21 @@ class EmailSender:
         if not recipients:
             raise PermanentDeliveryError("email channel has no recipients")
         message = render_email(n, sender=sender, recipients=recipients)
+        sock: socket.socket | None = None
         try:
+            if self.policy is not None:
+                # Connected here, to a checked address; `hostname` still names the server
+                # for TLS (SNI and certificate checks), and aiosmtplib wants no port then.
+                sock = await connect_checked(
+                    self.host, self.port, self.policy, timeout_seconds=self.timeout_seconds
+                )
             refused, _reply = await aiosmtplib.send(
                 message,
                 sender=sender,
                 recipients=list(recipients),
                 hostname=self.host,
-                port=self.port,
+                port=None if sock is not None else self.port,
+                sock=sock,
                 username=self.username,
                 password=self._password,
                 use_tls=self.use_tls,
@@ -208,6 +226,9 @@ class EmailSender:
             raise PermanentDeliveryError(
                 f"SMTP {self.host}:{self.port}: {self._scrub(str(exc))}"
             ) from None
+        finally:
+            if sock is not None:  # aiosmtplib closes it when done; this covers early failures
+                sock.close()
         if refused:
             logger.warning(
                 "email partly delivered",

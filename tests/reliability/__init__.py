@@ -1,0 +1,1 @@
+"""Reliability under faults: kill -9 under load, PostgreSQL outages, graceful shutdown."""
