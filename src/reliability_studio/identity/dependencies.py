@@ -87,6 +87,11 @@ async def _principal(
     if connection.scope["type"] == "websocket" or path in STREAM_PATHS:
         # A stream lasts minutes: it must not hold the lookup's connection all along.
         await session.close()
+    elif _is_sqlite(session):
+        # SQLite (WAL) cannot turn a read transaction into a write once another connection
+        # has committed since it began (SQLITE_BUSY_SNAPSHOT, no busy wait): the route's
+        # writes start a transaction of their own. PostgreSQL has no such limit.
+        await session.rollback()
     if need == INGEST:
         return _ingesting(connection, principal, path)
     if principal is None:
@@ -98,6 +103,10 @@ async def _principal(
     if need != MEMBER and not at_least(principal.role, need):
         raise ForbiddenError(f"this needs the {need} role; you are {principal.role}")
     return principal
+
+
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "sqlite"
 
 
 def _ingesting(connection: HTTPConnection, principal: Principal | None, path: str) -> Principal:
