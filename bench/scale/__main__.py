@@ -123,6 +123,7 @@ def run(size: Size, small: Size, load: Load, *, workers: int) -> dict[str, Any]:
                 token_hash=token_hash,
             ),
             "bare_asgi": limits.bare_asgi(workers, limit_load),
+            "list_floor": limits.list_floor(postgres, "scale", scenarios.ORG, workers, limit_load),
         }
         return {
             "machine": machine(),

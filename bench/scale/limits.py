@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -78,13 +79,13 @@ def pgbench_incident_create(
     return {"clients": clients, "seconds": seconds, **_figures(output)}
 
 
-def bare_asgi(workers: int, load: Load) -> dict[str, Any]:
-    """wrk against the bare endpoint, served like `serve` serves the app."""
+def bare_asgi(workers: int, load: Load, app: str = "bench.scale.bare:app") -> dict[str, Any]:
+    """wrk against a bare ASGI `app`, served like `serve` serves ours."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own command line
         [
             sys.executable,
-            *("-m", "uvicorn", "bench.scale.bare:app", "--host", "127.0.0.1"),
+            *("-m", "uvicorn", app, "--host", "127.0.0.1"),
             *("--port", str(port), "--workers", str(workers), "--loop", "uvloop"),
             *("--http", "httptools", "--no-access-log", "--log-level", "warning"),
         ],
@@ -110,3 +111,12 @@ def _wait_for(url: str, timeout: float = 20.0) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def list_floor(
+    postgres: PostgresServer, database: str, organization_id: str, workers: int, load: Load
+) -> dict[str, Any]:
+    """wrk against `floor.py`: the list scenario's SQL and JSON with nothing around them."""
+    os.environ["BENCH_FLOOR_DSN"] = f"postgresql://postgres@127.0.0.1:{postgres.port}/{database}"
+    os.environ["BENCH_FLOOR_ORGANIZATION"] = organization_id
+    return bare_asgi(workers, load, app="bench.scale.floor:app")

@@ -110,6 +110,7 @@ def markdown_table(result: dict[str, Any]) -> str:
         max(startup["first_start"], startup["restarts_median"]) <= 2,
     )
     select_only = limits["pgbench_select_only"]["tps"]
+    floor = limits.get("list_floor", {}).get("ok_per_second", 0.0)
     lines = [
         "| scenario | measured | against | target | met |",
         "|---|---|---|---|---|",
@@ -117,7 +118,10 @@ def markdown_table(result: dict[str, Any]) -> str:
         "",
         f"Limits in the same run: bare ASGI {bare:,.0f} req/s "
         f"(p99 {limits['bare_asgi']['latency_ms']['p99']:.1f} ms); pgbench select-only "
-        f"{select_only:,.0f} tps; pgbench incident-create SQL {create_floor:,.0f} tps. "
+        f"{select_only:,.0f} tps; pgbench incident-create SQL {create_floor:,.0f} tps; "
+        f"the list's SQL and JSON alone in raw ASGI + asyncpg + orjson {floor:,.0f} req/s "
+        f"({_ratio(floor, bare)} of bare ASGI; the list reaches "
+        f"{_ratio(lst['ok_per_second'], floor)} of it). "
         f"{result['server']['workers']} workers, {result['load']['connections']} connections, "
         f"{result['load']['seconds']:.0f} s per scenario; {data['incidents']:,} incidents, "
         f"{data['timeline_events']:,} timeline events.",
