@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 9000
 
-.PHONY: run test test-deps lint typecheck pytest bench fuzz lock clean
+.PHONY: run test test-deps lint typecheck pytest bench bench-quick fuzz lock clean
 
 ## run: install from the lock file, migrate, and serve the API on $PORT (SQLite under ./data/)
 run: $(VENV)/.runtime
@@ -29,6 +29,7 @@ pytest: $(VENV)/.dev
 
 ## bench: the benchmarks (never part of `make test`); results go to bench/results/
 bench: $(VENV)/.dev test-deps
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.scale
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.slo_engine --slos 1000
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.alert_ingest
 	$(BIN)/python -W ignore::DeprecationWarning -m bench.rca_quality --repeat 5
@@ -39,6 +40,10 @@ bench: $(VENV)/.dev test-deps
 ## fuzz: the deep Schemathesis run (`make test` runs a bounded one); FUZZ_SEED=n replays one
 fuzz: $(VENV)/.dev test-deps
 	FUZZ_PROFILE=deep $(BIN)/pytest tests/fuzz
+
+## bench-quick: the scale benchmark at a tenth of the data (100 k incidents), for iterating
+bench-quick: $(VENV)/.dev test-deps
+	$(BIN)/python -W ignore::DeprecationWarning -m bench.scale --quick
 
 ## lock: regenerate the lock files from pyproject.toml (after changing dependencies)
 lock: $(VENV)/.dev

@@ -47,7 +47,8 @@ def _environment(**settings: str) -> dict[str, str]:
         "AUTH_MODE",
     }
     env = {name: value for name, value in os.environ.items() if name.upper() not in ours}
-    return {**env, "AUTH_MODE": "none", **settings}  # tests/identity test the identities
+    # tests/identity test the identities; one worker, where `serve` would start one per CPU.
+    return {**env, "AUTH_MODE": "none", "WEB_CONCURRENCY": "1", **settings}
 
 
 def _run(*args: str, cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:

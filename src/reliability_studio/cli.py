@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from types import FrameType
 from typing import Annotated, NoReturn
@@ -41,6 +42,7 @@ app.add_typer(slo_app, name="slo")
 app.command("login")(login_command)
 log = logging.getLogger("reliability_studio")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def _print_version(value: bool) -> None:
@@ -132,6 +134,16 @@ def worker() -> None:
         _refuse_notify_config(exc)
 
 
+def _worker_count(settings: Settings, asked: int | None) -> int:
+    """Worker processes: as asked, else WEB_CONCURRENCY, else one per CPU; one on SQLite."""
+    count = asked or settings.web_concurrency or os.cpu_count() or 1
+    if settings.database.backend == "sqlite":
+        if count > 1 and (asked or settings.web_concurrency):
+            log.warning("SQLite serves one writer at a time; using 1 worker")
+        return 1
+    return count
+
+
 def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     """SIGTERM when uvicorn is not handling it: before it starts, or re-raised by uvicorn
     once its graceful shutdown is over. Python's default action would end the process as
@@ -152,7 +164,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [env: HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env: PORT, default 9000].")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes [env: WEB_CONCURRENCY].")
+        int | None,
+        typer.Option(help="Worker processes [env: WEB_CONCURRENCY; default: one per CPU]."),
     ] = None,
 ) -> None:
     """Migrate DATABASE_URL, then serve the API."""
@@ -165,10 +178,7 @@ def serve(
         token = asyncio.run(bootstrap_owner(settings))
         if token is not None:
             announce(token, settings.bootstrap_token_file)
-    worker_count = workers or settings.web_concurrency
-    if settings.database.backend == "sqlite" and worker_count > 1:
-        log.warning("SQLite serves one writer at a time; using 1 worker")
-        worker_count = 1
+    worker_count = _worker_count(settings, workers)
     log.info(
         "starting",
         extra={
@@ -190,6 +200,12 @@ def serve(
         access_log=False,
         proxy_headers=True,
         server_header=False,
+        loop="uvloop",
+        http="httptools",
+        # A worker that has not answered the supervisor's ping within this is killed and
+        # replaced. uvicorn's 5 s is shorter than a start on a loaded machine: workers were
+        # killed while still importing, for ever.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         # SIGTERM waits this long for the requests in flight, then cancels them.
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )

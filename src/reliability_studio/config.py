@@ -40,7 +40,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=9000, ge=1, le=65535)
-    web_concurrency: int = Field(default=1, ge=1, le=64)
+    # None: one worker per CPU on PostgreSQL (always one on SQLite, which has one writer).
+    web_concurrency: int | None = Field(default=None, ge=1, le=64)
     # SIGTERM: how long `serve` waits for the requests in flight before cancelling them, and
     # then how long the background jobs (serve and worker) get to stop before the process is
     # ended anyway (shutdown.py). Twice the default is Kubernetes' default grace period (30 s).

@@ -55,6 +55,8 @@ class PostgresServer:
     root: Path = field(default_factory=server_root)
     port: int = field(default_factory=free_port)
     durable: bool = False  # fsync off unless a test is about durability
+    # More server settings (`-c name=value`), e.g. the benchmarks' memory sizes.
+    settings: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.bin = find_postgres_bin()
@@ -101,6 +103,7 @@ class PostgresServer:
         )
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
-import ruptures as rpt  # type: ignore[import-untyped]
 
 from reliability_studio.analysis.findings import (
     ERROR_SURGE,
@@ -262,6 +261,10 @@ def _change_points(series: np.ndarray, min_scale: float) -> list[int]:
         return [n]
     noise = MAD_TO_SIGMA * float(np.median(np.abs(np.diff(series)))) / math.sqrt(2.0)
     signal = (series - float(np.median(series))) / max(noise, min_scale)
+    # Imported here: ruptures brings scipy, a second and more of every process's start-up
+    # (`serve` must answer /health within 2 s), for a function only analysis runs call.
+    import ruptures as rpt  # type: ignore[import-untyped]
+
     algo = rpt.KernelCPD(kernel="linear", min_size=2).fit(signal.reshape(-1, 1))
     return [int(b) for b in algo.predict(pen=PENALTY_PER_LOG_N * math.log(n))]
 

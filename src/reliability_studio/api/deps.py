@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
@@ -14,9 +14,13 @@ from reliability_studio.identity.authenticate import Principal
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 
 
-async def database_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request, closed (and rolled back if uncommitted) at the end."""
-    async with request.app.state.sessionmaker() as session:
+async def database_session(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
+    """One session per request, closed (and rolled back if uncommitted) at the end.
+
+    The same session serves `authorize` (the caller's token) and the route: one pool
+    checkout and one transaction per request, not two.
+    """
+    async with connection.app.state.sessionmaker() as session:
         yield session
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import Row, Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -119,12 +119,7 @@ async def fetch_page(
     `sort` holds a timestamp or a string; the cursor carries the last row's value of it.
     One extra row is fetched to learn whether another page follows.
     """
-    if page.after is not None:
-        after_value, after_id = page.after
-        key: Any = cursor_datetime(after_value) if _is_time(sort) else after_value
-        position = tuple_(sort, row_id)
-        boundary = tuple_(literal(key, sort.type), literal(after_id, row_id.type))
-        query = query.where(position < boundary if descending else position > boundary)
+    query = _after(query, page, sort, row_id, descending)
     order = (sort.desc(), row_id.desc()) if descending else (sort, row_id)
     rows = (await session.scalars(query.order_by(*order).limit(page.limit + 1))).all()
     items, more = split_page(rows, page.limit)
@@ -133,6 +128,47 @@ async def fetch_page(
         last = items[-1]
         next_cursor = encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
     return Page(items=[render(row) for row in items], next_cursor=next_cursor)
+
+
+async def fetch_row_page(
+    session: AsyncSession,
+    query: Select[Any],
+    page: PageRequest,
+    *,
+    sort: InstrumentedAttribute[Any],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    descending: bool = False,
+) -> tuple[Sequence[Row[Any]], str | None]:
+    """`fetch_page` for a query of columns rather than entities: the rows and next cursor.
+
+    The query must select `sort` and `row_id` under their own names.
+    """
+    query = _after(query, page, sort, row_id, descending)
+    order = (sort.desc(), row_id.desc()) if descending else (sort, row_id)
+    rows = (await session.execute(query.order_by(*order).limit(page.limit + 1))).all()
+    items, more = split_page(rows, page.limit)
+    next_cursor = None
+    if more:
+        last = items[-1]
+        next_cursor = encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
+    return items, next_cursor
+
+
+def _after(
+    query: Select[Any],
+    page: PageRequest,
+    sort: InstrumentedAttribute[Any],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    descending: bool,
+) -> Select[Any]:
+    """`query` limited to the rows after the page's cursor, if it has one."""
+    if page.after is None:
+        return query
+    after_value, after_id = page.after
+    key: Any = cursor_datetime(after_value) if _is_time(sort) else after_value
+    position = tuple_(sort, row_id)
+    boundary = tuple_(literal(key, sort.type), literal(after_id, row_id.type))
+    return query.where(position < boundary if descending else position > boundary)
 
 
 def _is_time(column: InstrumentedAttribute[Any]) -> bool:

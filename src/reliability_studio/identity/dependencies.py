@@ -7,8 +7,13 @@ the actor of the audit log (`context.current_actor`).
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from reliability_studio.api.deps import database_session
 from reliability_studio.api.problems import ForbiddenError, UnauthorizedError
 from reliability_studio.config import Settings
 from reliability_studio.identity.authenticate import (
@@ -32,6 +37,7 @@ from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 
 SIGN_IN_PATHS = ("/api/auth/",)
 TOKEN_PATHS = ("/api/tokens",)
+STREAM_PATHS = ("/api/sse",)  # long-lived HTTP responses (WebSockets are told by their scope)
 # The ingestion routes, and the integration whose own token (INGEST_TOKEN_*) opens each.
 INTEGRATIONS = {
     "/api/integrations/alertmanager": "alertmanager",
@@ -48,10 +54,13 @@ def route_key(connection: HTTPConnection) -> tuple[str, str]:
     return method, path
 
 
-async def authorize(connection: HTTPConnection) -> Principal | None:
+async def authorize(
+    connection: HTTPConnection, session: Annotated[AsyncSession, Depends(database_session)]
+) -> Principal | None:
     """Authenticate the caller and check the route's requirement; 401, 403 or 429 if not.
 
-    Async so that the actor it binds is seen by the endpoint (same task).
+    Async so that the actor it binds is seen by the endpoint (same task). `session` is the
+    request's own (FastAPI hands the route the same one).
     """
     method, path = route_key(connection)
     need = requirement("GET" if method == "HEAD" else method, path)
@@ -60,7 +69,7 @@ async def authorize(connection: HTTPConnection) -> Principal | None:
     throttle: AuthThrottle = connection.app.state.auth_throttle
     if path.startswith(SIGN_IN_PATHS):  # guessing codes or flooding the provider
         throttle.endpoint(_address(connection))
-    principal = None if need == PUBLIC else await _principal(connection, need, path)
+    principal = None if need == PUBLIC else await _principal(connection, session, need, path)
     if principal is not None and path.startswith(TOKEN_PATHS) and method != "GET":
         throttle.endpoint(f"token:{principal.token_id or principal.id or principal.name}")
     connection.state.principal = principal
@@ -68,11 +77,21 @@ async def authorize(connection: HTTPConnection) -> Principal | None:
     return principal
 
 
-async def _principal(connection: HTTPConnection, need: str, path: str) -> Principal:
+async def _principal(
+    connection: HTTPConnection, session: AsyncSession, need: str, path: str
+) -> Principal:
     settings: Settings = connection.app.state.settings
     if settings.auth_mode == "none":
         return local_owner()
-    principal = await authenticate(connection)
+    principal = await authenticate(connection, session)
+    if connection.scope["type"] == "websocket" or path in STREAM_PATHS:
+        # A stream lasts minutes: it must not hold the lookup's connection all along.
+        await session.close()
+    elif _is_sqlite(session):
+        # SQLite (WAL) cannot turn a read transaction into a write once another connection
+        # has committed since it began (SQLITE_BUSY_SNAPSHOT, no busy wait): the route's
+        # writes start a transaction of their own. PostgreSQL has no such limit.
+        await session.rollback()
     if need == INGEST:
         return _ingesting(connection, principal, path)
     if principal is None:
@@ -84,6 +103,10 @@ async def _principal(connection: HTTPConnection, need: str, path: str) -> Princi
     if need != MEMBER and not at_least(principal.role, need):
         raise ForbiddenError(f"this needs the {need} role; you are {principal.role}")
     return principal
+
+
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "sqlite"
 
 
 def _ingesting(connection: HTTPConnection, principal: Principal | None, path: str) -> Principal:
@@ -100,7 +123,7 @@ def _ingesting(connection: HTTPConnection, principal: Principal | None, path: st
     raise ForbiddenError("sending alerts needs an ingest token or the responder role")
 
 
-async def authenticate(connection: HTTPConnection) -> Principal | None:
+async def authenticate(connection: HTTPConnection, session: AsyncSession) -> Principal | None:
     """The caller's principal from the credential they offer; None if they offer none.
 
     A failed attempt counts against the client's address (`AUTH_FAILURE_LIMIT`).
@@ -110,17 +133,16 @@ async def authenticate(connection: HTTPConnection) -> Principal | None:
     address = _address(connection)
     throttle.check(address)
     try:
-        async with connection.app.state.sessionmaker() as session:
-            if (token := bearer_token(connection)) is not None:
-                return await principal_from_token(session, token)
-            if (cookie := read_session_cookie(connection.cookies)) is not None:
-                signed_in = await principal_from_session(session, cookie, settings)
-                if signed_in is None:
-                    raise UnauthorizedError("the session has ended; sign in again")
-                check_same_origin(connection, settings)
-                return await principal_of_user(session, connection, signed_in.user, "session")
-            if from_trusted_proxy(connection, settings):
-                return await principal_from_proxy(session, connection, settings)
+        if (token := bearer_token(connection)) is not None:
+            return await principal_from_token(session, token)
+        if (cookie := read_session_cookie(connection.cookies)) is not None:
+            signed_in = await principal_from_session(session, cookie, settings)
+            if signed_in is None:
+                raise UnauthorizedError("the session has ended; sign in again")
+            check_same_origin(connection, settings)
+            return await principal_of_user(session, connection, signed_in.user, "session")
+        if from_trusted_proxy(connection, settings):
+            return await principal_from_proxy(session, connection, settings)
     except UnauthorizedError:
         throttle.failed(address)
         raise

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Query, Response, status
 
 from reliability_studio.api.concurrency import IfMatch, etag_responses, lock_for_write, with_etag
 from reliability_studio.api.deps import Actor, OrganizationId, Session
+from reliability_studio.api.etags import etag_of
 from reliability_studio.api.fields import NoNul, Timestamp
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
 from reliability_studio.catalog.service import get_service
+from reliability_studio.incidents import read
 from reliability_studio.incidents import service as incidents
 from reliability_studio.incidents.lifecycle import Severity, Status
 from reliability_studio.incidents.models import Incident
@@ -67,9 +69,9 @@ async def list_incidents(
     created_after: CreatedAfter = None,
     created_before: CreatedBefore = None,
     q: TextQuery = None,
-) -> Page[IncidentOut]:
+) -> Response:
     """List incidents, newest first, e.g. `?status=open&severity=critical`."""
-    return await incidents.list_incidents(
+    body = await incidents.list_incidents(
         session,
         organization_id,
         page,
@@ -80,17 +82,18 @@ async def list_incidents(
         created_before=created_before,
         q=q,
     )
+    return read.json_response(body)
 
 
 @router.get(
     "/api/incidents/{incident_id}", response_model=IncidentOut, responses=etag_responses(200)
 )
 async def get_incident(
-    incident_id: uuid.UUID, session: Session, organization_id: OrganizationId, response: Response
-) -> IncidentOut:
+    incident_id: uuid.UUID, session: Session, organization_id: OrganizationId
+) -> Response:
     """One incident with its services and lifecycle times."""
-    incident = await incidents.get_incident(session, organization_id, incident_id)
-    return with_etag(response, incidents.incident_out(incident))
+    document = await read.incident_document(session, organization_id, incident_id)
+    return read.json_response(document, headers={"ETag": etag_of(document["version"])})
 
 
 @router.patch(
@@ -129,10 +132,10 @@ async def list_service_incidents(
     page: PageParams,
     status: StatusFilter = None,
     severity: SeverityFilter = None,
-) -> Page[IncidentOut]:
+) -> Response:
     """Incidents that affect one service, newest first (404 if the service does not exist)."""
     await get_service(session, organization_id, service_id)
-    return await incidents.list_incidents(
+    body = await incidents.list_incidents(
         session,
         organization_id,
         page,
@@ -140,3 +143,4 @@ async def list_service_incidents(
         severities=severity,
         service_id=service_id,
     )
+    return read.json_response(body)

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from reliability_studio.analysis.queue import queue_run
-from reliability_studio.api.pagination import Page, PageRequest, fetch_page
+from reliability_studio.api.pagination import PageRequest
 from reliability_studio.api.patch import patch_changes
 from reliability_studio.api.problems import (
     ConflictError,
@@ -34,6 +34,7 @@ from reliability_studio.incidents.lifecycle import (
     transition_refusal,
 )
 from reliability_studio.incidents.models import Incident, IncidentService
+from reliability_studio.incidents.read import incident_columns, incident_page
 from reliability_studio.incidents.schemas import (
     IncidentCreate,
     IncidentOut,
@@ -149,8 +150,8 @@ async def get_incident(
     query = select(Incident).where(
         Incident.id == incident_id, Incident.organization_id == organization_id
     )
-    if for_update:
-        query = query.with_for_update()
+    if for_update:  # FOR NO KEY UPDATE: a timeline insert referring to it need not wait
+        query = query.with_for_update(key_share=True)
     incident = await session.scalar(query.options(selectinload(Incident.services)))
     if incident is None:
         raise NotFoundError(f"incident {incident_id} does not exist")
@@ -181,9 +182,11 @@ async def list_incidents(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     q: str | None = None,
-) -> Page[IncidentOut]:
-    """Incidents, newest first, filtered; each filter narrows the list further."""
-    query: Select[Incident] = select(Incident).where(Incident.organization_id == organization_id)
+) -> dict[str, Any]:
+    """Incidents, newest first, filtered; each filter narrows the list further.
+
+    The list body (`Page[IncidentOut]` as plain data, see `read.py`)."""
+    query = incident_columns().where(Incident.organization_id == organization_id)
     if statuses:
         query = query.where(Incident.status.in_(statuses))
     if severities:
@@ -203,15 +206,7 @@ async def list_incidents(
         query = query.where(
             contains_text(q, Incident.title, Incident.description, Incident.root_cause)
         )
-    return await fetch_page(
-        session,
-        query.options(selectinload(Incident.services)),
-        page,
-        sort=Incident.created_at,
-        row_id=Incident.id,
-        render=incident_out,
-        descending=True,
-    )
+    return await incident_page(session, query, page)
 
 
 async def update_incident(

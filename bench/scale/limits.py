@@ -1,0 +1,122 @@
+"""This machine's limits, measured in the same run as the scenarios.
+
+- `pgbench` on the same PostgreSQL: the built-in select-only script, and `incident_create.sql`,
+  the SQL of one `POST /api/incidents` statement for statement;
+- the bare ASGI endpoint of `bare.py` under the same uvicorn settings and worker count.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.support.postgres import PostgresServer, free_port
+
+from bench.scale.wrk import Load, run_wrk
+
+CREATE_SCRIPT = Path(__file__).parent / "incident_create.sql"
+
+
+def _pgbench(postgres: PostgresServer, database: str, *args: str) -> str:
+    command = [
+        str(postgres.bin / "pgbench"),
+        *("-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres"),
+        *args,
+        database,
+    ]
+    result = subprocess.run(  # noqa: S603 - our own command line
+        command, capture_output=True, text=True, timeout=600, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def _figures(output: str) -> dict[str, float]:
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
+    latency = re.search(r"latency average = ([\d.]+) ms", output)
+    if tps is None or latency is None:
+        raise RuntimeError(f"unexpected pgbench output:\n{output}")
+    return {"tps": round(float(tps.group(1)), 1), "latency_ms": float(latency.group(1))}
+
+
+def pgbench_select_only(
+    postgres: PostgresServer, clients: int, seconds: int, scale: int = 10
+) -> dict[str, Any]:
+    """pgbench -S (one primary-key SELECT per transaction) on its own database."""
+    postgres.create_database("pgbench")
+    _pgbench(postgres, "pgbench", "-i", "-q", "-s", str(scale))
+    output = _pgbench(
+        postgres, "pgbench", "-S", "-c", str(clients), "-j", "2", "-T", str(seconds), "-n"
+    )
+    return {"clients": clients, "seconds": seconds, "scale": scale, **_figures(output)}
+
+
+def pgbench_incident_create(
+    postgres: PostgresServer,
+    database: str,
+    *,
+    clients: int,
+    seconds: int,
+    organization_id: str,
+    services: int,
+    token_hash: str,
+) -> dict[str, Any]:
+    """`incident_create.sql` against the seeded database: the SQL floor of a create."""
+    output = _pgbench(
+        postgres,
+        database,
+        *("-f", str(CREATE_SCRIPT), "-c", str(clients), "-j", "2", "-T", str(seconds), "-n"),
+        *("-D", f"org={organization_id}", "-D", f"nservices={services}"),
+        *("-D", f"token_hash={token_hash}"),
+    )
+    return {"clients": clients, "seconds": seconds, **_figures(output)}
+
+
+def bare_asgi(workers: int, load: Load, app: str = "bench.scale.bare:app") -> dict[str, Any]:
+    """wrk against a bare ASGI `app`, served like `serve` serves ours."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            sys.executable,
+            *("-m", "uvicorn", app, "--host", "127.0.0.1"),
+            *("--port", str(port), "--workers", str(workers), "--loop", "uvloop"),
+            *("--http", "httptools", "--no-access-log", "--log-level", "warning"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/")
+        run_wrk(f"http://127.0.0.1:{port}/", None, Load(load.connections, load.threads, 2))
+        return run_wrk(f"http://127.0.0.1:{port}/", None, load)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _wait_for(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def list_floor(
+    postgres: PostgresServer, database: str, organization_id: str, workers: int, load: Load
+) -> dict[str, Any]:
+    """wrk against `floor.py`: the list scenario's SQL and JSON with nothing around them."""
+    os.environ["BENCH_FLOOR_DSN"] = f"postgresql://postgres@127.0.0.1:{postgres.port}/{database}"
+    os.environ["BENCH_FLOOR_ORGANIZATION"] = organization_id
+    return bare_asgi(workers, load, app="bench.scale.floor:app")
