@@ -74,7 +74,7 @@ class PostgresBus:
         while True:
             try:
                 connection = await self._connect()
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except Exception as exc:  # whatever it was, the cure is to retry
                 log.warning("live bus cannot connect; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
@@ -86,7 +86,10 @@ class PostgresBus:
                 first = False
                 self.connected.set()
                 await self._serve(connection)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
+                # Not only OSError and PostgresError: after a clean PostgreSQL stop asyncpg
+                # can raise InternalClientError ("another operation is in progress") on
+                # the dead connection. Any failure ends this connection, never the bus.
                 log.warning("live bus connection lost", extra={"error": repr(exc)})
             finally:
                 self.connected.clear()
@@ -147,7 +150,7 @@ async def _close_quietly(connection: asyncpg.Connection) -> None:
     try:
         async with asyncio.timeout(2.0):
             await connection.close()
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+    except Exception:  # a connection that cannot close politely is cut
         connection.terminate()
 
 

@@ -1,0 +1,92 @@
+"""Specification of the PostgreSQL live bus: it outlives every way its connection can end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+import pytest
+
+from reliability_studio.config import Settings
+from reliability_studio.live.bus import PostgresBus
+from reliability_studio.live.hub import Hub
+
+TERMINATIONS = 8
+RECONNECT_BOUND_SECONDS = 5.0
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+def test_the_bus_reconnects_after_its_connection_is_ended_while_it_sends(
+    settings: Settings,
+) -> None:
+    # A terminated backend (as in a clean PostgreSQL stop) sends a FATAL error while the bus
+    # may be in the middle of a NOTIFY; asyncpg then fails the next call with errors that
+    # are neither OSError nor PostgresError. Each termination must still end in a reconnect.
+    reconnects = asyncio.run(_terminate_while_sending(settings))
+    assert len(reconnects) == TERMINATIONS
+    assert max(reconnects) < RECONNECT_BOUND_SECONDS, reconnects
+
+
+async def _terminate_while_sending(settings: Settings) -> list[float]:
+    bus = PostgresBus(settings.database, Hub(buffer_limit=100), interval=0.001)
+    running = asyncio.create_task(bus.run_forever())
+    sending = asyncio.create_task(_send_forever(bus))
+    reconnects: list[float] = []
+    try:
+        await asyncio.wait_for(bus.connected.wait(), RECONNECT_BOUND_SECONDS)
+        for _ in range(TERMINATIONS):
+            await asyncio.sleep(0.2)
+            ended_pid = await _terminate_listener(settings)
+            ended = time.monotonic()
+            # Reconnected: a new listener session exists and the bus says it is connected.
+            while not (bus.connected.is_set() and await _listener_pid(settings) != ended_pid):
+                assert not running.done(), f"the bus stopped: {running.exception()!r}"
+                assert time.monotonic() - ended < RECONNECT_BOUND_SECONDS, "no reconnect"
+                await asyncio.sleep(0.01)
+            reconnects.append(time.monotonic() - ended)
+    finally:
+        sending.cancel()
+        running.cancel()
+        await asyncio.gather(sending, running, return_exceptions=True)
+    return reconnects
+
+
+async def _send_forever(bus: PostgresBus) -> None:
+    number = 0
+    while True:
+        number += 1
+        bus.send([{"type": "incident.updated", "id": str(number)}])
+        await asyncio.sleep(0.0005)
+
+
+async def _terminate_listener(settings: Settings) -> int:
+    """Ends the bus's session as a clean PostgreSQL stop does (SIGTERM); its pid."""
+    pid = await _listener_pid(settings)
+    assert pid is not None, "the bus has no session"
+    assert await _query(settings, "SELECT pg_terminate_backend($1)", pid)
+    return pid
+
+
+async def _listener_pid(settings: Settings) -> int | None:
+    pid: int | None = await _query(
+        settings,
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'reliability-studio-live'",
+    )
+    return pid
+
+
+async def _query(settings: Settings, sql: str, *arguments: object) -> Any:
+    url = settings.database.url
+    connection = await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
+    try:
+        return await connection.fetchval(sql, *arguments)
+    finally:
+        await connection.close()
