@@ -110,3 +110,25 @@ def test_events_waiting_for_a_client_that_resubscribes_elsewhere_are_forgotten()
     frame = asyncio.run(scenario())
     assert len(frame) == 1
     assert b'"id":"i2"' in frame[0]
+
+
+def test_a_release_whose_events_a_resubscription_forgot_is_not_taken_for_a_drop() -> None:
+    # The hub releases the client for an event, then the client resubscribes elsewhere
+    # before its sender runs: nothing is left to send. The sender must wait for the next
+    # event, not get the empty frame that means "dropped" (and end the stream unclosed).
+    async def scenario() -> tuple[bool, list[bytes]]:
+        hub = Hub(buffer_limit=10, frame_interval=0)
+        subscriber = hub.subscribe(Subscription(ORG, incident_ids=frozenset({"i1"})))
+        hub.publish([event("i1", incident_id="i1")])
+        await asyncio.sleep(0)  # the release runs: the sender is due
+        subscriber.resubscribe(Subscription(ORG, incident_ids=frozenset({"i2"})))
+        waiting = asyncio.create_task(subscriber.next_frame())
+        await asyncio.sleep(0.05)
+        still_waiting = not waiting.done()
+        hub.publish([event("i2", incident_id="i2")])
+        return still_waiting, await asyncio.wait_for(waiting, 1)
+
+    still_waiting, frame = asyncio.run(scenario())
+    assert still_waiting
+    assert len(frame) == 1
+    assert b'"id":"i2"' in frame[0]

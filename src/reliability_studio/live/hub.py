@@ -69,10 +69,15 @@ class Subscriber:
     async def next_frame(self) -> list[bytes]:
         """The events to send next, once the hub releases them. Empty once the client has
         been dropped."""
-        await self._ready.wait()
-        self._ready.clear()
-        if self.dropped:
-            return []
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            if self.dropped:
+                return []
+            # A resubscription may have forgotten what was released: wait for more, as an
+            # empty frame would tell the sender that the client was dropped.
+            if self._pending:
+                break
         frame = [encoded for _, encoded in self._pending.values()]
         self._pending.clear()
         return frame

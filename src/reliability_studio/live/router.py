@@ -29,6 +29,7 @@ router = APIRouter(prefix="/api", tags=["live"], responses=PROBLEM_RESPONSES)
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 GOING_AWAY = 1001
+INTERNAL_ERROR = 1011
 
 IncidentIds = Annotated[
     list[uuid.UUID],
@@ -106,10 +107,16 @@ async def live_websocket(websocket: WebSocket) -> None:
         pass
     finally:
         hub.unsubscribe(subscriber)
-        if websocket.application_state is WebSocketState.CONNECTED and subscriber.dropped:
+        # Never end without a close frame: a client must learn why, and that it may reconnect.
+        if websocket.application_state is WebSocketState.CONNECTED:
+            code, reason = (
+                (TRY_AGAIN_LATER, "too slow; reconnect")
+                if subscriber.dropped
+                else (INTERNAL_ERROR, "the stream ended; reconnect")
+            )
             with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
                 async with asyncio.timeout(settings.send_timeout_seconds):
-                    await websocket.close(code=TRY_AGAIN_LATER, reason="too slow; reconnect")
+                    await websocket.close(code=code, reason=reason)
 
 
 async def _send(websocket: WebSocket, frame: list[bytes], settings: LiveSettings) -> None:
