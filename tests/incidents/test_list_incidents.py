@@ -44,6 +44,23 @@ def test_listed_incidents_carry_their_services(client: TestClient) -> None:
     assert item["services"] == [{"id": service["id"], "name": "payments"}]
 
 
+def test_a_listed_incident_is_the_incident_its_create_answered(
+    client: TestClient, clock: Clock
+) -> None:
+    # The list is rendered from rows, not through IncidentOut: it must not drift from it.
+    payments = create_service(client, name="payments")
+    checkout = create_service(client, name="checkout")
+    created = create_incident(client, service_ids=[payments["id"], checkout["id"]])
+    clock.advance(90)
+    updated = client.patch(f"/api/incidents/{created['id']}", json={"status": "investigating"})
+    assert updated.status_code == 200, updated.text
+    [item] = client.get("/api/incidents").json()["items"]
+    assert item == updated.json()
+    assert client.get(f"/api/incidents/{created['id']}").json() == item
+    assert item["time_to_acknowledge_seconds"] == 90.0
+    assert [s["name"] for s in item["services"]] == ["checkout", "payments"]
+
+
 def test_filtering_by_status(client: TestClient, clock: Clock) -> None:
     create_incident(client, title="still open")
     clock.advance(1)

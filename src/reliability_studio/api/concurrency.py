@@ -71,7 +71,7 @@ V = TypeVar("V", bound=HasVersion)
 M = TypeVar("M", bound=Versioned)
 
 
-def if_match(
+async def if_match(
     request: Request,
     if_match: Annotated[
         str | None, Header(alias=IF_MATCH, description=IF_MATCH_DESCRIPTION, examples=['"3"'])

@@ -24,13 +24,13 @@ async def database_session(connection: HTTPConnection) -> AsyncIterator[AsyncSes
         yield session
 
 
-def organization_id(connection: HTTPConnection) -> uuid.UUID:
+def organization_of(connection: HTTPConnection) -> uuid.UUID:
     """The organization the request acts in: the caller's (see `identity.dependencies`)."""
     principal: Principal | None = getattr(connection.state, "principal", None)
     return principal.organization_id if principal is not None else DEFAULT_ORGANIZATION_ID
 
 
-def actor(
+async def actor(
     connection: HTTPConnection,
     x_actor: Annotated[
         str | None,
@@ -47,6 +47,13 @@ def actor(
     if principal is not None and principal.kind != "local":
         return principal.name
     return x_actor.strip() if x_actor and x_actor.strip() else "api"
+
+
+# Dependencies are `async def` even when they do not wait: FastAPI runs a plain `def`
+# dependency in a worker thread, a hop that cost more than the list query's Python.
+async def organization_id(connection: HTTPConnection) -> uuid.UUID:
+    """`organization_of` as a dependency."""
+    return organization_of(connection)
 
 
 Session = Annotated[AsyncSession, Depends(database_session)]

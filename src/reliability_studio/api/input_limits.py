@@ -203,7 +203,7 @@ def _check_encoding(connection: HTTPConnection, raw: bytes) -> None:
                 raise _query_error(f"query parameter {name!r} {problem}", field)
 
 
-def check_query(connection: HTTPConnection) -> None:
+async def check_query(connection: HTTPConnection) -> None:
     """Refuse abusive query strings with a 422 naming the parameter (see the module doc)."""
     raw: bytes = connection.scope.get("query_string", b"")
     if not raw or connection.scope["type"] != "http":

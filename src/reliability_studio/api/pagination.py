@@ -72,7 +72,7 @@ def decode_cursor(cursor: str) -> CursorKey:
         ) from None
 
 
-def page_request(
+async def page_request(
     request: Request,
     limit: Annotated[
         int | None, Query(ge=1, description="Items per page (default 50, at most 500).")

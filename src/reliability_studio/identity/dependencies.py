@@ -170,7 +170,7 @@ def _actor(connection: HTTPConnection, principal: Principal | None) -> Actor:
     )
 
 
-def current_principal(connection: HTTPConnection) -> Principal:
+async def current_principal(connection: HTTPConnection) -> Principal:
     """The principal `authorize` found (for routes that need one)."""
     principal: Principal | None = getattr(connection.state, "principal", None)
     if principal is None:

@@ -3,7 +3,7 @@
 These are the requests a dashboard repeats every few seconds, so they skip what a write
 needs: no ORM objects (identity map, instance state), no pydantic models validated and then
 serialised again. Columns are selected with SQLAlchemy Core, and each incident becomes a
-dict in the exact shape of `IncidentOut` (same fields, same order, same JSON), encoded once
+dict in the exact shape of `IncidentOut` (same fields, same JSON values), encoded once
 by orjson. The profile that led here: for a page of 50 incidents, building ORM objects and
 `IncidentOut` models took three quarters of the server's CPU per request.
 """
@@ -27,9 +27,13 @@ from reliability_studio.incidents.lifecycle import seconds_between
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.incidents.schemas import IncidentOut
 
-COLUMNS = tuple(Incident.__table__.c)
 # Fields of IncidentOut that are columns, in the schema's order; the others are made here.
-DERIVED = {"service_ids", "services", "time_to_acknowledge_seconds", "time_to_resolve_seconds"}
+DERIVED = ("service_ids", "services", "time_to_acknowledge_seconds", "time_to_resolve_seconds")
+COLUMN_FIELDS = tuple(field for field in IncidentOut.model_fields if field not in DERIVED)
+COLUMNS = tuple(Incident.__table__.c[field] for field in COLUMN_FIELDS)
+_CREATED_AT = COLUMN_FIELDS.index("created_at")
+_ACKNOWLEDGED_AT = COLUMN_FIELDS.index("acknowledged_at")
+_RESOLVED_AT = COLUMN_FIELDS.index("resolved_at")
 JSON_OPTIONS = orjson.OPT_UTC_Z  # "…Z" for UTC, as pydantic writes it
 
 
@@ -41,24 +45,20 @@ def _other(value: Any) -> str:
 
 
 def incident_columns() -> Select[Any]:
-    """`SELECT <every incident column> FROM incidents`, to be filtered by the caller."""
+    """`SELECT <the columns IncidentOut shows> FROM incidents`, to be filtered by the caller."""
     return select(*COLUMNS)
 
 
 def incident_dict(row: Row[Any], services: Sequence[tuple[uuid.UUID, str]]) -> dict[str, Any]:
-    """One incident in the shape of `IncidentOut`, from its row and its (id, name) services."""
-    out: dict[str, Any] = {}
-    for field in IncidentOut.model_fields:
-        if field == "service_ids":
-            out[field] = [service_id for service_id, _ in services]
-        elif field == "services":
-            out[field] = [{"id": service_id, "name": name} for service_id, name in services]
-        elif field == "time_to_acknowledge_seconds":
-            out[field] = seconds_between(row.created_at, row.acknowledged_at)
-        elif field == "time_to_resolve_seconds":
-            out[field] = seconds_between(row.created_at, row.resolved_at)
-        else:
-            out[field] = getattr(row, field)
+    """One incident with the fields of `IncidentOut`, from its row (of `incident_columns()`)
+    and its (id, name) services. Positional, built with no per-field lookups: it runs 50
+    times per page, and was the page's largest Python cost."""
+    out = dict(zip(COLUMN_FIELDS, row, strict=True))
+    created_at = row[_CREATED_AT]
+    out["service_ids"] = [service_id for service_id, _ in services]
+    out["services"] = [{"id": service_id, "name": name} for service_id, name in services]
+    out["time_to_acknowledge_seconds"] = seconds_between(created_at, row[_ACKNOWLEDGED_AT])
+    out["time_to_resolve_seconds"] = seconds_between(created_at, row[_RESOLVED_AT])
     return out
 
 

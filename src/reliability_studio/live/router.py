@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketState
 
-from reliability_studio.api.deps import OrganizationId, organization_id
+from reliability_studio.api.deps import OrganizationId, organization_of
 from reliability_studio.api.problems import PROBLEM_RESPONSES
 from reliability_studio.live.events import Subscription
 from reliability_studio.live.hub import Hub, Subscriber
@@ -80,7 +80,7 @@ async def live_websocket(websocket: WebSocket) -> None:
     }
     await websocket.accept()
     try:
-        subscription = parse_subscription(organization_id(websocket), query)
+        subscription = parse_subscription(organization_of(websocket), query)
     except SubscriptionError as exc:
         await websocket.close(code=POLICY_VIOLATION, reason=exc.detail)
         return
@@ -148,7 +148,7 @@ async def _receive_commands(
             if action == "ping":
                 reply: dict[str, Any] = {"type": "pong"}
             elif action == "subscribe":
-                subscriber.resubscribe(parse_subscription(organization_id(websocket), command))
+                subscriber.resubscribe(parse_subscription(organization_of(websocket), command))
                 reply = subscriber.subscription.describe()
             else:
                 raise SubscriptionError("action", "action must be 'subscribe' or 'ping'")

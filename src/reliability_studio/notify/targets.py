@@ -25,7 +25,7 @@ from reliability_studio.outbound.resolver import check_destination
 URL_FIELDS = ("webhook_url", "url", "api_base")
 
 
-def outbound_policy(request: Request) -> OutboundPolicy:
+async def outbound_policy(request: Request) -> OutboundPolicy:
     """The application's outbound policy, built once from its settings."""
     state = request.app.state
     policy = getattr(state, "outbound_policy", None)
