@@ -19,7 +19,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Row, Select, literal, tuple_
+from sqlalchemy import Row, Select, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -119,9 +119,10 @@ async def fetch_page(
     `sort` holds a timestamp or a string; the cursor carries the last row's value of it.
     One extra row is fetched to learn whether another page follows.
     """
-    query = _after(query, page, sort, row_id, descending)
-    order = (sort.desc(), row_id.desc()) if descending else (sort, row_id)
-    rows = (await session.scalars(query.order_by(*order).limit(page.limit + 1))).all()
+    statement = keyset(
+        query, sort=sort, row_id=row_id, descending=descending, after=page.after is not None
+    )
+    rows = (await session.scalars(statement, keyset_parameters(page, sort))).all()
     items, more = split_page(rows, page.limit)
     next_cursor = None
     if more:
@@ -143,9 +144,25 @@ async def fetch_row_page(
 
     The query must select `sort` and `row_id` under their own names.
     """
-    query = _after(query, page, sort, row_id, descending)
-    order = (sort.desc(), row_id.desc()) if descending else (sort, row_id)
-    rows = (await session.execute(query.order_by(*order).limit(page.limit + 1))).all()
+    statement = keyset(
+        query, sort=sort, row_id=row_id, descending=descending, after=page.after is not None
+    )
+    return await fetch_keyset_page(session, statement, page, sort=sort, row_id=row_id)
+
+
+async def fetch_keyset_page(
+    session: AsyncSession,
+    statement: Select[Any],
+    page: PageRequest,
+    *,
+    sort: InstrumentedAttribute[Any],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    parameters: dict[str, Any] | None = None,
+) -> tuple[Sequence[Row[Any]], str | None]:
+    """`fetch_row_page` for a statement already made by `keyset` (built once, kept): run
+    with `parameters` and the page's own."""
+    values = {**(parameters or {}), **keyset_parameters(page, sort)}
+    rows = (await session.execute(statement, values)).all()
     items, more = split_page(rows, page.limit)
     next_cursor = None
     if more:
@@ -154,21 +171,36 @@ async def fetch_row_page(
     return items, next_cursor
 
 
-def _after(
+def keyset(
     query: Select[Any],
-    page: PageRequest,
+    *,
     sort: InstrumentedAttribute[Any],
     row_id: InstrumentedAttribute[uuid.UUID],
     descending: bool,
+    after: bool,
 ) -> Select[Any]:
-    """`query` limited to the rows after the page's cursor, if it has one."""
-    if page.after is None:
-        return query
-    after_value, after_id = page.after
-    key: Any = cursor_datetime(after_value) if _is_time(sort) else after_value
-    position = tuple_(sort, row_id)
-    boundary = tuple_(literal(key, sort.type), literal(after_id, row_id.type))
-    return query.where(position < boundary if descending else position > boundary)
+    """`query` ordered by (`sort`, `row_id`), one page long, after a cursor if `after`;
+    the page's bounds are parameters (`keyset_parameters`), so that a statement can be
+    built once per shape of request rather than once per request."""
+    if after:
+        position = tuple_(sort, row_id)
+        boundary = tuple_(
+            bindparam("after_sort", type_=sort.type), bindparam("after_id", type_=row_id.type)
+        )
+        query = query.where(position < boundary if descending else position > boundary)
+    order = (sort.desc(), row_id.desc()) if descending else (sort, row_id)
+    return query.order_by(*order).limit(bindparam("page_rows"))
+
+
+def keyset_parameters(page: PageRequest, sort: InstrumentedAttribute[Any]) -> dict[str, Any]:
+    """The values of `keyset`'s parameters for this page (one more row than the page, to
+    learn whether another follows)."""
+    values: dict[str, Any] = {"page_rows": page.limit + 1}
+    if page.after is not None:
+        after_value, after_id = page.after
+        values["after_sort"] = cursor_datetime(after_value) if _is_time(sort) else after_value
+        values["after_id"] = after_id
+    return values
 
 
 def _is_time(column: InstrumentedAttribute[Any]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import BindParameter, ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -13,11 +13,21 @@ from sqlalchemy.orm import InstrumentedAttribute
 from reliability_studio.api.problems import ConflictError, FieldError, UnprocessableError
 
 
-def contains_text(query: str, *columns: InstrumentedAttribute[str | None]) -> ColumnElement[bool]:
-    """Case-insensitive substring match of `query` in any of `columns`, wildcards escaped."""
-    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
+def contains_text(
+    query: str | BindParameter[str], *columns: InstrumentedAttribute[str | None]
+) -> ColumnElement[bool]:
+    """Case-insensitive substring match of `query` in any of `columns`, wildcards escaped.
+
+    `query` may be a bound parameter, for a statement built once: its value must then be
+    `like_pattern(text)`."""
+    pattern = like_pattern(query) if isinstance(query, str) else query
     return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+
+def like_pattern(text: str) -> str:
+    """The LIKE pattern matching `text` anywhere, its wildcards (and escapes) escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def cursor_datetime(value: str) -> datetime:

@@ -21,7 +21,7 @@ from reliability_studio.api.problems import (
     NotFoundError,
     UnprocessableError,
 )
-from reliability_studio.api.queries import contains_text
+from reliability_studio.api.queries import like_pattern
 from reliability_studio.audit import capture as audit
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
@@ -34,7 +34,7 @@ from reliability_studio.incidents.lifecycle import (
     transition_refusal,
 )
 from reliability_studio.incidents.models import Incident, IncidentService
-from reliability_studio.incidents.read import incident_columns, incident_page
+from reliability_studio.incidents.read import incident_page
 from reliability_studio.incidents.schemas import (
     IncidentCreate,
     IncidentOut,
@@ -186,27 +186,20 @@ async def list_incidents(
     """Incidents, newest first, filtered; each filter narrows the list further.
 
     The list body (`Page[IncidentOut]` as plain data, see `read.py`)."""
-    query = incident_columns().where(Incident.organization_id == organization_id)
+    filters: dict[str, Any] = {}
     if statuses:
-        query = query.where(Incident.status.in_(statuses))
+        filters["statuses"] = list(statuses)
     if severities:
-        query = query.where(Incident.severity.in_(severities))
+        filters["severities"] = list(severities)
     if service_id is not None:
-        query = query.where(
-            exists().where(
-                IncidentService.incident_id == Incident.id,
-                IncidentService.service_id == service_id,
-            )
-        )
+        filters["service_id"] = service_id
     if created_after is not None:
-        query = query.where(Incident.created_at >= created_after)
+        filters["created_after"] = created_after
     if created_before is not None:
-        query = query.where(Incident.created_at < created_before)
+        filters["created_before"] = created_before
     if q:
-        query = query.where(
-            contains_text(q, Incident.title, Incident.description, Incident.root_cause)
-        )
-    return await incident_page(session, query, page)
+        filters["pattern"] = like_pattern(q)
+    return await incident_page(session, organization_id, page, filters)
 
 
 async def update_incident(
