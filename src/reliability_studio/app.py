@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -254,4 +255,10 @@ def create_served_app() -> FastAPI:
     """The factory `serve` hands to uvicorn: JSON logs, then the app (once per worker)."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings, bounded_shutdown=True)
+    app = create_app(settings, bounded_shutdown=True)
+    # What start-up made (modules, the app, its routes and schemas) lives as long as the
+    # process: move it out of the collector's sight, so that full collections under load
+    # walk only what requests make. Without this, they paused a worker for tens of ms.
+    gc.collect()
+    gc.freeze()
+    return app
