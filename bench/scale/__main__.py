@@ -122,6 +122,14 @@ def run(size: Size, small: Size, load: Load, *, workers: int) -> dict[str, Any]:
                 services=size.services,
                 token_hash=token_hash,
             ),
+            "pgbench_timeline_append": limits.pgbench_timeline_append(
+                postgres,
+                "scale",
+                clients=16,
+                seconds=int(max(load.seconds, 2)),
+                organization_id=scenarios.ORG,
+                token_hash=token_hash,
+            ),
             "bare_asgi": limits.bare_asgi(workers, limit_load),
             "list_floor": limits.list_floor(postgres, "scale", scenarios.ORG, workers, limit_load),
         }

@@ -1,19 +1,23 @@
 -- The SQL of one `POST /api/incidents` with two services, statement for statement, as the
--- server sends it (captured with log_statement=all): the token lookup in its own
--- transaction, then the write transaction. :org, :nservices and :token_hash are set by the
--- harness.
+-- server sends it (captured with log_statement=all): the pool's liveness check (an empty
+-- transaction), then one transaction from the token lookup to the commit. :org, :nservices
+-- and :token_hash are set by the harness.
 \set n1 random(1, :nservices)
 \set n2 random(1, :nservices)
 \set sev random(1, 4)
 BEGIN;
-SELECT api_tokens.*, users.*, memberships.role FROM api_tokens
+ROLLBACK;
+BEGIN;
+SELECT api_tokens.id, api_tokens.token_hash, api_tokens.organization_id, api_tokens.role,
+  api_tokens.scope, api_tokens.revoked_at, api_tokens.expires_at, api_tokens.last_used_at,
+  api_tokens.service_account_id, users.id, users.email, users.name, users.disabled,
+  memberships.role, service_accounts.name, service_accounts.role, service_accounts.disabled
+  FROM api_tokens
   LEFT OUTER JOIN users ON users.id = api_tokens.user_id
   LEFT OUTER JOIN memberships ON memberships.user_id = api_tokens.user_id
     AND memberships.organization_id = api_tokens.organization_id
   LEFT OUTER JOIN service_accounts ON service_accounts.id = api_tokens.service_account_id
   WHERE api_tokens.token_hash = ':token_hash';
-ROLLBACK;
-BEGIN;
 SELECT (array_agg(id ORDER BY name))[1] AS s1, (array_agg(id ORDER BY name DESC))[1] AS s2
   FROM services WHERE organization_id = ':org'
   AND name IN ('service-' || lpad(:n1::text, 4, '0'), 'service-' || lpad(:n2::text, 4, '0')) \gset

@@ -1,7 +1,8 @@
 """This machine's limits, measured in the same run as the scenarios.
 
-- `pgbench` on the same PostgreSQL: the built-in select-only script, and `incident_create.sql`,
-  the SQL of one `POST /api/incidents` statement for statement;
+- `pgbench` on the same PostgreSQL: the built-in select-only script; `incident_create.sql`,
+  the SQL of one `POST /api/incidents` statement for statement; `timeline_append.sql`, the
+  same for `POST /api/incidents/{id}/timeline`;
 - the bare ASGI endpoint of `bare.py` under the same uvicorn settings and worker count.
 """
 
@@ -21,6 +22,8 @@ from tests.support.postgres import PostgresServer, free_port
 from bench.scale.wrk import Load, run_wrk
 
 CREATE_SCRIPT = Path(__file__).parent / "incident_create.sql"
+TIMELINE_SCRIPT = Path(__file__).parent / "timeline_append.sql"
+TIMELINE_SAMPLE = 10_000  # incidents the timeline script appends to, drawn at random
 
 
 def _pgbench(postgres: PostgresServer, database: str, *args: str) -> str:
@@ -77,6 +80,48 @@ def pgbench_incident_create(
         *("-D", f"token_hash={token_hash}"),
     )
     return {"clients": clients, "seconds": seconds, **_figures(output)}
+
+
+def pgbench_timeline_append(
+    postgres: PostgresServer,
+    database: str,
+    *,
+    clients: int,
+    seconds: int,
+    organization_id: str,
+    token_hash: str,
+) -> dict[str, Any]:
+    """`timeline_append.sql` against the seeded database: the SQL floor of a timeline note."""
+    _pgbench_sql(
+        postgres,
+        database,
+        "DROP TABLE IF EXISTS bench_incident_sample;"  # noqa: S608 - our constants only
+        " CREATE TABLE bench_incident_sample AS SELECT row_number() OVER () AS n, id"
+        f" FROM (SELECT id FROM incidents ORDER BY random() LIMIT {TIMELINE_SAMPLE}) AS s;"
+        " CREATE UNIQUE INDEX ON bench_incident_sample (n); ANALYZE bench_incident_sample;",
+    )
+    sampled = int(_pgbench_sql(postgres, database, "SELECT count(*) FROM bench_incident_sample"))
+    output = _pgbench(
+        postgres,
+        database,
+        *("-f", str(TIMELINE_SCRIPT), "-c", str(clients), "-j", "2", "-T", str(seconds), "-n"),
+        *("-D", f"org={organization_id}", "-D", f"nsample={sampled}"),
+        *("-D", f"token_hash={token_hash}"),
+    )
+    return {"clients": clients, "seconds": seconds, **_figures(output)}
+
+
+def _pgbench_sql(postgres: PostgresServer, database: str, sql: str) -> str:
+    """Run `sql` with psql (the harness's set-up of a pgbench script); its bare output."""
+    command = [
+        str(postgres.bin / "psql"),
+        *("-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "-d", database),
+        *("-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql),
+    ]
+    result = subprocess.run(  # noqa: S603 - our own command line
+        command, capture_output=True, text=True, timeout=600, check=True
+    )
+    return result.stdout.strip()
 
 
 def bare_asgi(workers: int, load: Load, app: str = "bench.scale.bare:app") -> dict[str, Any]:

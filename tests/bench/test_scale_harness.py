@@ -8,6 +8,7 @@ scripts, and the table. wrk is installed by the test set-up; without it this tes
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from bench.scale.scenarios import _deep_cursor, _write_ids
+from bench.scale import limits
+from bench.scale.scenarios import ORG, _deep_cursor, _write_ids
 from bench.scale.seed import Size, seed
 from bench.scale.wrk import Load, run_wrk
 
@@ -108,3 +110,31 @@ def test_wrk_runs_a_lua_scenario_and_reports_its_figures(
     assert figures["requests"] > 0
     assert figures["non_2xx_or_failed"] == 0
     assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
+
+
+@pytest.mark.parametrize("script", ["create", "timeline"])
+def test_the_pgbench_floor_scripts_run_against_the_current_schema(
+    postgres_server: PostgresServer, seeded: str, script: str
+) -> None:
+    # The scripts copy the server's SQL by hand: a schema change that breaks them fails here.
+    token_hash = hashlib.sha256(b"no-such-token").hexdigest()
+    if script == "create":
+        figures = limits.pgbench_incident_create(
+            postgres_server,
+            seeded,
+            clients=2,
+            seconds=1,
+            organization_id=ORG,
+            services=SIZE.services,
+            token_hash=token_hash,
+        )
+    else:
+        figures = limits.pgbench_timeline_append(
+            postgres_server,
+            seeded,
+            clients=2,
+            seconds=1,
+            organization_id=ORG,
+            token_hash=token_hash,
+        )
+    assert figures["tps"] > 0
