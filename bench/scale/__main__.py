@@ -109,26 +109,18 @@ def run(size: Size, small: Size, load: Load, *, workers: int) -> dict[str, Any]:
                 deep_page=10 if size == TINY else 1_000,
             )
         limit_load = Load(load.connections, load.threads, load.seconds)
+        seconds = int(max(load.seconds, 2))
+        # The scripts of the server's own SQL: one organization, the benchmark's token.
+        as_server = {"clients": 16, "seconds": seconds, "organization_id": scenarios.ORG}
         floor = {
             "pgbench_select_only": limits.pgbench_select_only(
-                postgres, clients=16, seconds=int(max(load.seconds, 2))
+                postgres, clients=16, seconds=seconds
             ),
             "pgbench_incident_create": limits.pgbench_incident_create(
-                postgres,
-                "scale",
-                clients=16,
-                seconds=int(max(load.seconds, 2)),
-                organization_id=scenarios.ORG,
-                services=size.services,
-                token_hash=token_hash,
+                postgres, "scale", services=size.services, token_hash=token_hash, **as_server
             ),
             "pgbench_timeline_append": limits.pgbench_timeline_append(
-                postgres,
-                "scale",
-                clients=16,
-                seconds=int(max(load.seconds, 2)),
-                organization_id=scenarios.ORG,
-                token_hash=token_hash,
+                postgres, "scale", token_hash=token_hash, **as_server
             ),
             "bare_asgi": limits.bare_asgi(workers, limit_load),
             "list_floor": limits.list_floor(postgres, "scale", scenarios.ORG, workers, limit_load),

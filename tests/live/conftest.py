@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
@@ -140,3 +141,19 @@ def add_note(server: LiveServer, incident_id: str, title: str) -> str:
     assert response.status_code == 201, response.text
     event_id: str = response.json()["id"]
     return event_id
+
+
+async def fetch_value(settings: Settings, sql: str, *arguments: object) -> Any:
+    """The first value of `sql`, on a connection of its own to the settings' PostgreSQL."""
+    url = settings.database.url
+    connection = await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
+    try:
+        return await connection.fetchval(sql, *arguments)
+    finally:
+        await connection.close()

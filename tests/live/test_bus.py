@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
-import asyncpg
 import pytest
 
 from reliability_studio.config import Settings
 from reliability_studio.live.bus import PostgresBus
 from reliability_studio.live.hub import Hub
+from tests.live.conftest import fetch_value
 
 TERMINATIONS = 8
 RECONNECT_BOUND_SECONDS = 5.0
@@ -65,28 +64,13 @@ async def _terminate_listener(settings: Settings) -> int:
     """Ends the bus's session as a clean PostgreSQL stop does (SIGTERM); its pid."""
     pid = await _listener_pid(settings)
     assert pid is not None, "the bus has no session"
-    assert await _query(settings, "SELECT pg_terminate_backend($1)", pid)
+    assert await fetch_value(settings, "SELECT pg_terminate_backend($1)", pid)
     return pid
 
 
 async def _listener_pid(settings: Settings) -> int | None:
-    pid: int | None = await _query(
+    pid: int | None = await fetch_value(
         settings,
         "SELECT pid FROM pg_stat_activity WHERE application_name = 'reliability-studio-live'",
     )
     return pid
-
-
-async def _query(settings: Settings, sql: str, *arguments: object) -> Any:
-    url = settings.database.url
-    connection = await asyncpg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        database=url.database,
-    )
-    try:
-        return await connection.fetchval(sql, *arguments)
-    finally:
-        await connection.close()

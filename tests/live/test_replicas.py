@@ -7,14 +7,13 @@ import json
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from websockets.sync.client import connect
 
 from reliability_studio.config import Settings
 from reliability_studio.db.migrate import upgrade_to_head
-from tests.live.conftest import LiveServer, add_note, create_incident
+from tests.live.conftest import LiveServer, add_note, create_incident, fetch_value
 from tests.support.postgres import PostgresServer
 from tests.support.served import serving, working
 
@@ -96,19 +95,9 @@ def test_clients_are_told_to_resync_after_the_listener_reconnects(
 
 
 async def _terminate_listeners(settings: Settings) -> None:
-    url = settings.database.url
-    connection = await asyncpg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        database=url.database,
+    ended = await fetch_value(
+        settings,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE application_name = 'reliability-studio-live'",
     )
-    try:
-        ended = await connection.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = 'reliability-studio-live'"
-        )
-        assert ended >= 1
-    finally:
-        await connection.close()
+    assert ended >= 1
