@@ -22,7 +22,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from tests.support.postgres import PostgresServer
 
@@ -46,6 +46,14 @@ POSTGRES_SETTINGS = {
     "checkpoint_timeout": "15min",
 }
 TOKEN = "rs_" + "scale-benchmark-owner-token-0000000000000000"[:43]
+
+
+class ServerSQL(TypedDict):
+    """How the pgbench scripts of the server's SQL run."""
+
+    clients: int
+    seconds: int
+    organization_id: str
 
 
 def parse_args() -> argparse.Namespace:
@@ -111,7 +119,7 @@ def run(size: Size, small: Size, load: Load, *, workers: int) -> dict[str, Any]:
         limit_load = Load(load.connections, load.threads, load.seconds)
         seconds = int(max(load.seconds, 2))
         # The scripts of the server's own SQL: one organization, the benchmark's token.
-        as_server = {"clients": 16, "seconds": seconds, "organization_id": scenarios.ORG}
+        as_server = ServerSQL(clients=16, seconds=seconds, organization_id=scenarios.ORG)
         floor = {
             "pgbench_select_only": limits.pgbench_select_only(
                 postgres, clients=16, seconds=seconds

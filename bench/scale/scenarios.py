@@ -80,6 +80,7 @@ def run_all(
         figures["create"] = run_wrk(url + "/", "create", load, token=token, ids=ids)
         figures["timeline"] = run_wrk(url + "/", "timeline", load, token=token, ids=ids)
         figures["mixed"] = run_wrk(url + "/", "mixed", load, token=token, ids=ids)
+        figures["mixed_latency"] = run_wrk(url + "/", "mixed", latency_load, token=token, ids=ids)
         figures["peak_rss_mb"] = worker_peak_rss_mb(server)
     settings = server_settings(postgres, "scale_small", workers, token)
     with serving_within(scratch, START_TIMEOUT, settings) as server:

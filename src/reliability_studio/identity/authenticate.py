@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, select, update
@@ -129,7 +129,7 @@ async def principal_from_token(session: AsyncSession, token: str) -> Principal:
     if found.expires_at is not None and found.expires_at <= now:
         raise _refused("the token has expired")
     principal = _owner_of(found)
-    if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
+    if USE_MARKS.due(found.id, found.last_used_at, now):
         # Bookkeeping, as in the audit log: using a token does not give it a new version
         # (ETag), or every use would make a revocation's If-Match stale.
         await session.execute(
@@ -137,6 +137,30 @@ async def principal_from_token(session: AsyncSession, token: str) -> Principal:
         )
         await session.commit()
     return principal
+
+
+class UseMarks:
+    """When this process last recorded each token's use, so that it writes `last_used_at`
+    once per `LAST_USED_RESOLUTION`, not once per concurrent request: under load, every
+    request in flight when the minute turned read the old time, and all of them queued on
+    the token's row lock for a durable commit each."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._written: dict[uuid.UUID, datetime] = {}
+
+    def due(self, token_id: uuid.UUID, last_used_at: datetime | None, now: datetime) -> bool:
+        """Whether to write this use; a True is claimed at once (no second writer)."""
+        known = [t for t in (last_used_at, self._written.get(token_id)) if t is not None]
+        if known and now - max(known) < LAST_USED_RESOLUTION:
+            return False
+        if len(self._written) >= self.limit:
+            self._written.clear()
+        self._written[token_id] = now
+        return True
+
+
+USE_MARKS = UseMarks()
 
 
 def _owner_of(found: Row[*tuple[Any, ...]]) -> Principal:
