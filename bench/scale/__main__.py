@@ -116,23 +116,33 @@ def run(size: Size, small: Size, load: Load, *, workers: int) -> dict[str, Any]:
                 token=TOKEN,
                 deep_page=10 if size == TINY else 1_000,
             )
-        limit_load = Load(load.connections, load.threads, load.seconds)
-        seconds = int(max(load.seconds, 2))
-        # The scripts of the server's own SQL: one organization, the benchmark's token.
-        as_server = ServerSQL(clients=16, seconds=seconds, organization_id=scenarios.ORG)
-        floor = {
-            "pgbench_select_only": limits.pgbench_select_only(
-                postgres, clients=16, seconds=seconds
-            ),
-            "pgbench_incident_create": limits.pgbench_incident_create(
-                postgres, "scale", services=size.services, token_hash=token_hash, **as_server
-            ),
-            "pgbench_timeline_append": limits.pgbench_timeline_append(
-                postgres, "scale", token_hash=token_hash, **as_server
-            ),
-            "bare_asgi": limits.bare_asgi(workers, limit_load),
-            "list_floor": limits.list_floor(postgres, "scale", scenarios.ORG, workers, limit_load),
-        }
+            limit_load = Load(load.connections, load.threads, load.seconds)
+            seconds = int(max(load.seconds, 2))
+            # The scripts of the server's own SQL: one organization, the benchmark's token.
+            as_server = ServerSQL(clients=16, seconds=seconds, organization_id=scenarios.ORG)
+            floor = {
+                "pgbench_select_only": limits.pgbench_select_only(
+                    postgres, clients=16, seconds=seconds
+                ),
+                "pgbench_incident_create": limits.pgbench_incident_create(
+                    postgres, "scale", services=size.services, token_hash=token_hash, **as_server
+                ),
+                "pgbench_timeline_append": limits.pgbench_timeline_append(
+                    postgres, "scale", token_hash=token_hash, **as_server
+                ),
+                "bare_asgi": limits.bare_asgi(workers, limit_load),
+                "list_floor": limits.list_floor(
+                    postgres, "scale", scenarios.ORG, workers, limit_load
+                ),
+                "get_floor": limits.get_floor(
+                    postgres,
+                    "scale",
+                    scenarios.ORG,
+                    workers,
+                    limit_load,
+                    scenarios.written_ids(Path(scratch)),
+                ),
+            }
         return {
             "machine": machine(),
             "postgres": postgres_settings(postgres, "scale"),

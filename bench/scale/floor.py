@@ -1,10 +1,11 @@
-"""The Python floor of the list scenario: its two queries and its JSON, and nothing else.
+"""The Python floor of the read scenarios: their queries and their JSON, and nothing else.
 
 A raw ASGI app (no framework, no ORM, no authentication, no validation) on the same uvicorn
-settings as `serve`, with an asyncpg pool, answering `GET /` with the page
+settings as `serve`, with an asyncpg pool. `GET /api/incidents/{id}` answers one incident
+with its services, as the get scenario asks; any other path answers the page
 `?status=open&severity=critical&limit=50` asks for: the page of incidents, then their
-services, encoded by orjson. No Python program can do this request's work for less, so its
-rate says what share of the bare ASGI ceiling a list of 50 incidents can reach here at all.
+services. Both encoded by orjson. No Python program can do these requests' work for less,
+so their rates say what share of the bare ASGI ceiling each read can reach here at all.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ PAGE = """SELECT * FROM incidents WHERE organization_id = $1 AND status = 'open'
 SERVICES = """SELECT incident_services.incident_id, services.id, services.name
               FROM incident_services JOIN services ON services.id = incident_services.service_id
               WHERE incident_services.incident_id = ANY($1::uuid[]) ORDER BY services.name"""
+ONE = "SELECT * FROM incidents WHERE id = $1 AND organization_id = $2"
+ONE_PREFIX = "/api/incidents/"
 HEADERS = [(b"content-type", b"application/json")]
 state: dict[str, Any] = {}
 
@@ -41,8 +44,20 @@ async def _page() -> bytes:
     return orjson.dumps({"items": items, "next_cursor": None}, option=orjson.OPT_UTC_Z)
 
 
+async def _one(incident_id: str) -> bytes:
+    pool: asyncpg.Pool = state["pool"]
+    async with pool.acquire() as connection:
+        row = await connection.fetchrow(ONE, incident_id, state["organization_id"])
+        if row is None:
+            raise LookupError(incident_id)
+        services = await connection.fetch(SERVICES, [row["id"]])
+    item = {key: (str(value) if key.endswith("id") else value) for key, value in row.items()}
+    item["services"] = [{"id": str(service_id), "name": name} for _, service_id, name in services]
+    return orjson.dumps(item, option=orjson.OPT_UTC_Z)
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The list page on any path; the lifespan opens and closes the pool."""
+    """One incident or the list page, by path; the lifespan opens and closes the pool."""
     if scope["type"] == "lifespan":
         while (message := await receive())["type"] != "lifespan.shutdown":
             if message["type"] == "lifespan.startup":
@@ -54,6 +69,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await state["pool"].close()
         await send({"type": "lifespan.shutdown.complete"})
         return
-    body = await _page()
+    path: str = scope["path"]
+    body = await (_one(path[len(ONE_PREFIX) :]) if path.startswith(ONE_PREFIX) else _page())
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": body})

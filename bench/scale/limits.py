@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from tests.support.postgres import PostgresServer, free_port
 
-from bench.scale.wrk import Load, run_wrk
+from bench.scale.wrk import Ids, Load, run_wrk
 
 CREATE_SCRIPT = Path(__file__).parent / "incident_create.sql"
 TIMELINE_SCRIPT = Path(__file__).parent / "timeline_append.sql"
@@ -124,8 +124,15 @@ def _pgbench_sql(postgres: PostgresServer, database: str, sql: str) -> str:
     return result.stdout.strip()
 
 
-def bare_asgi(workers: int, load: Load, app: str = "bench.scale.bare:app") -> dict[str, Any]:
-    """wrk against a bare ASGI `app`, served like `serve` serves ours."""
+def bare_asgi(
+    workers: int,
+    load: Load,
+    app: str = "bench.scale.bare:app",
+    scenario: str | None = None,
+    ids: Ids | None = None,
+) -> dict[str, Any]:
+    """wrk against a bare ASGI `app`, served like `serve` serves ours (with a Lua
+    `scenario` of `lua/`, or a GET of `/`)."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own command line
         [
@@ -139,8 +146,9 @@ def bare_asgi(workers: int, load: Load, app: str = "bench.scale.bare:app") -> di
     )
     try:
         _wait_for(f"http://127.0.0.1:{port}/")
-        run_wrk(f"http://127.0.0.1:{port}/", None, Load(load.connections, load.threads, 2))
-        return run_wrk(f"http://127.0.0.1:{port}/", None, load)
+        url = f"http://127.0.0.1:{port}/"
+        run_wrk(url, scenario, Load(load.connections, load.threads, 2), ids=ids)
+        return run_wrk(url, scenario, load, ids=ids)
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -162,6 +170,23 @@ def list_floor(
     postgres: PostgresServer, database: str, organization_id: str, workers: int, load: Load
 ) -> dict[str, Any]:
     """wrk against `floor.py`: the list scenario's SQL and JSON with nothing around them."""
+    _floor_environment(postgres, database, organization_id)
+    return bare_asgi(workers, load, app="bench.scale.floor:app")
+
+
+def get_floor(
+    postgres: PostgresServer,
+    database: str,
+    organization_id: str,
+    workers: int,
+    load: Load,
+    ids: Ids,
+) -> dict[str, Any]:
+    """wrk's get scenario against `floor.py`: one incident's SQL and JSON, nothing else."""
+    _floor_environment(postgres, database, organization_id)
+    return bare_asgi(workers, load, app="bench.scale.floor:app", scenario="get", ids=ids)
+
+
+def _floor_environment(postgres: PostgresServer, database: str, organization_id: str) -> None:
     os.environ["BENCH_FLOOR_DSN"] = f"postgresql://postgres@127.0.0.1:{postgres.port}/{database}"
     os.environ["BENCH_FLOOR_ORGANIZATION"] = organization_id
-    return bare_asgi(workers, load, app="bench.scale.floor:app")

@@ -102,10 +102,15 @@ async def _write_ids(dsn: str, scratch: Path) -> Ids:
         services = await connection.fetch("SELECT id FROM services")
     finally:
         await connection.close()
-    ids = Ids(incidents=scratch / "incident-ids.txt", services=scratch / "service-ids.txt")
+    ids = written_ids(scratch)
     ids.incidents.write_text("".join(f"{row['id']}\n" for row in incidents))
     ids.services.write_text("".join(f"{row['id']}\n" for row in services))
     return ids
+
+
+def written_ids(scratch: Path) -> Ids:
+    """Where `run_all` leaves its files of ids in `scratch` (for the floors to reuse)."""
+    return Ids(incidents=scratch / "incident-ids.txt", services=scratch / "service-ids.txt")
 
 
 async def _deep_cursor(dsn: str, page: int) -> tuple[str, str]:

@@ -42,10 +42,12 @@ def markdown_table(result: dict[str, Any]) -> str:
         lst["latency_ms"]["p99"] <= 50,
     )
     get = s["get"]
+    get_floor = limits.get("get_floor", {}).get("ok_per_second", 0.0)
     add(
         "`GET /api/incidents/{id}` with services",
         f"{get['ok_per_second']:,.0f} req/s",
-        f"{_ratio(get['ok_per_second'], bare)} of bare ASGI",
+        f"{_ratio(get['ok_per_second'], bare)} of bare ASGI; "
+        f"{_ratio(get['ok_per_second'], get_floor)} of its SQL alone ({get_floor:,.0f}/s)",
         ">= 0.50 of bare ASGI",
         get["ok_per_second"] >= 0.5 * bare,
     )

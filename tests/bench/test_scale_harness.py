@@ -138,3 +138,12 @@ def test_the_pgbench_floor_scripts_run_against_the_current_schema(
             token_hash=token_hash,
         )
     assert figures["tps"] > 0
+
+
+def test_the_get_floor_answers_the_get_scenario_with_incidents(
+    postgres_server: PostgresServer, seeded: str, tmp_path: Path
+) -> None:
+    ids = asyncio.run(_write_ids(_dsn(postgres_server, seeded), tmp_path))
+    figures = limits.get_floor(postgres_server, seeded, ORG, 1, Load(2, 1, 1), ids)
+    assert figures["requests"] > 0
+    assert figures["non_2xx_or_failed"] == 0
