@@ -123,31 +123,8 @@ async def fetch_page(
         query, sort=sort, row_id=row_id, descending=descending, after=page.after is not None
     )
     rows = (await session.scalars(statement, keyset_parameters(page, sort))).all()
-    items, more = split_page(rows, page.limit)
-    next_cursor = None
-    if more:
-        last = items[-1]
-        next_cursor = encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
+    items, next_cursor = _page_of(rows, page, sort, row_id)
     return Page(items=[render(row) for row in items], next_cursor=next_cursor)
-
-
-async def fetch_row_page(
-    session: AsyncSession,
-    query: Select[Any],
-    page: PageRequest,
-    *,
-    sort: InstrumentedAttribute[Any],
-    row_id: InstrumentedAttribute[uuid.UUID],
-    descending: bool = False,
-) -> tuple[Sequence[Row[Any]], str | None]:
-    """`fetch_page` for a query of columns rather than entities: the rows and next cursor.
-
-    The query must select `sort` and `row_id` under their own names.
-    """
-    statement = keyset(
-        query, sort=sort, row_id=row_id, descending=descending, after=page.after is not None
-    )
-    return await fetch_keyset_page(session, statement, page, sort=sort, row_id=row_id)
 
 
 async def fetch_keyset_page(
@@ -159,16 +136,27 @@ async def fetch_keyset_page(
     row_id: InstrumentedAttribute[uuid.UUID],
     parameters: dict[str, Any] | None = None,
 ) -> tuple[Sequence[Row[Any]], str | None]:
-    """`fetch_row_page` for a statement already made by `keyset` (built once, kept): run
-    with `parameters` and the page's own."""
+    """One page of rows of a statement made by `keyset` (built once and kept, so it
+    selects `sort` and `row_id` under their own names), run with `parameters` and the
+    page's own: the rows and the next cursor."""
     values = {**(parameters or {}), **keyset_parameters(page, sort)}
     rows = (await session.execute(statement, values)).all()
+    return _page_of(rows, page, sort, row_id)
+
+
+def _page_of(
+    rows: Sequence[RowT],
+    page: PageRequest,
+    sort: InstrumentedAttribute[Any],
+    row_id: InstrumentedAttribute[uuid.UUID],
+) -> tuple[Sequence[RowT], str | None]:
+    """The rows of the page (one more was fetched) and the cursor after its last row, or
+    None when no page follows."""
     items, more = split_page(rows, page.limit)
-    next_cursor = None
-    if more:
-        last = items[-1]
-        next_cursor = encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
-    return items, next_cursor
+    if not more:
+        return items, None
+    last = items[-1]
+    return items, encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
 
 
 def keyset(
