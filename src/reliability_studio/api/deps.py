@@ -2,26 +2,53 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 from fastapi import Depends, Header
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from reliability_studio.identity.authenticate import Principal
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 
+log = logging.getLogger(__name__)
 
-async def database_session(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
+
+async def database_session(connection: HTTPConnection) -> AsyncGenerator[AsyncSession, None]:
     """One session per request, closed (and rolled back if uncommitted) at the end.
 
     The same session serves `authorize` (the caller's token) and the route: one pool
     checkout and one transaction per request, not two.
     """
-    async with connection.app.state.sessionmaker() as session:
+    session: AsyncSession = connection.app.state.sessionmaker()
+    try:
         yield session
+    finally:
+        await close_session(session)
+
+
+async def close_session(session: AsyncSession) -> None:
+    """Close `session`, rolling back what it left uncommitted, even if the request is cancelled.
+
+    A connection that PostgreSQL ended after the request's last statement (a restart, a
+    crash, an administrator's `pg_terminate_backend`) fails that rollback. By then the
+    request's outcome is settled (committed, or aborted with the server's session), and
+    SQLAlchemy has already discarded the connection: that is logged, not raised, so it
+    neither turns an answered request into a 500 nor hides the request's own error.
+    """
+    try:
+        await asyncio.shield(session.close())
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning(
+            "database connection lost before its session closed", extra={"error": str(error.orig)}
+        )
 
 
 def organization_of(connection: HTTPConnection) -> uuid.UUID:
