@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from reliability_studio.api.problems import UnprocessableError
 from reliability_studio.api.queries import cursor_datetime
 from reliability_studio.db.base import UTCDateTime
+from reliability_studio.db.core import execute_core
 
 ItemT = TypeVar("ItemT")
 
@@ -140,7 +141,7 @@ async def fetch_keyset_page(
     selects `sort` and `row_id` under their own names), run with `parameters` and the
     page's own: the rows and the next cursor."""
     values = {**(parameters or {}), **keyset_parameters(page, sort)}
-    rows = (await session.execute(statement, values)).all()
+    rows = (await execute_core(session, statement, values)).all()
     return _page_of(rows, page, sort, row_id)
 
 

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 from reliability_studio.api.problems import UnauthorizedError, UnprocessableError
 from reliability_studio.config import Settings
 from reliability_studio.db.base import utcnow
+from reliability_studio.db.core import execute_core
 from reliability_studio.identity.models import ApiToken, Membership, ServiceAccount, User
 from reliability_studio.identity.roles import lower
 from reliability_studio.identity.tokens import TOKEN_PREFIX, hash_token, same_hash
@@ -120,7 +121,7 @@ TOKEN_OWNER = (
 async def principal_from_token(session: AsyncSession, token: str) -> Principal:
     """The principal of an API token; 401 if it does not hold. One query: the token with
     its owner (a user and their membership, or a service account)."""
-    found = (await session.execute(TOKEN_OWNER, {"token_hash": hash_token(token)})).first()
+    found = (await execute_core(session, TOKEN_OWNER, {"token_hash": hash_token(token)})).first()
     now = utcnow()
     if found is None or not same_hash(found.token_hash, token):
         raise _refused("the token is not valid")

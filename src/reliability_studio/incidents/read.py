@@ -25,6 +25,7 @@ from reliability_studio.api.pagination import PageRequest, fetch_keyset_page, ke
 from reliability_studio.api.problems import NotFoundError
 from reliability_studio.api.queries import contains_text
 from reliability_studio.catalog.models import Service
+from reliability_studio.db.core import execute_core
 from reliability_studio.incidents.lifecycle import seconds_between
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.incidents.schemas import IncidentOut
@@ -92,7 +93,7 @@ async def services_of(
     """The (id, name) services of each incident, by name: one query for the whole page."""
     if not incident_ids:
         return {}
-    rows = await session.execute(SERVICES_OF, {"incident_ids": list(incident_ids)})
+    rows = await execute_core(session, SERVICES_OF, {"incident_ids": list(incident_ids)})
     linked: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = defaultdict(list)
     for incident_id, service_id, name in rows:
         linked[incident_id].append((service_id, name))
@@ -103,8 +104,8 @@ async def incident_document(
     session: AsyncSession, organization_id: uuid.UUID, incident_id: uuid.UUID
 ) -> dict[str, Any]:
     """One incident as `IncidentOut` would show it, or 404."""
-    found = await session.execute(
-        ONE_INCIDENT, {"incident_id": incident_id, "organization_id": organization_id}
+    found = await execute_core(
+        session, ONE_INCIDENT, {"incident_id": incident_id, "organization_id": organization_id}
     )
     row = found.first()
     if row is None:
