@@ -372,3 +372,16 @@ def test_timeline_events_cannot_be_changed_or_deleted(client: TestClient) -> Non
     assert_problem(client.patch(path, json={"title": "rewritten"}), 405)
     assert_problem(client.delete(path), 405)
     assert client.get(path).json() == event
+
+
+def test_a_listed_event_is_exactly_the_event_as_answered_on_its_own(client: TestClient) -> None:
+    # The list is rendered from rows, the single event through TimelineEventOut: one shape.
+    incident = create_incident(client)
+    added = [
+        add_event(client, incident["id"], **SEED_EVENT, metadata={"rate": 0.15, "labels": ["a"]}),
+        add_event(client, incident["id"], occurred_at="2026-01-02T03:04:05.123456+02:00"),
+    ]
+    listed = {event["id"]: event for event in timeline_events(client, incident["id"])}
+    for event in added:
+        alone = client.get(f"{timeline_path(incident['id'])}/{event['id']}").json()
+        assert listed[event["id"]] == alone == event

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -25,6 +25,7 @@ from reliability_studio.api.queries import like_pattern
 from reliability_studio.audit import capture as audit
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
+from reliability_studio.db.core import execute_core
 from reliability_studio.incidents.lifecycle import (
     LifecycleTimes,
     Severity,
@@ -158,15 +159,21 @@ async def get_incident(
     return incident
 
 
+# Built once: most requests under an incident's path start with this check.
+INCIDENT_EXISTS = select(
+    exists().where(
+        Incident.id == bindparam("incident_id"),
+        Incident.organization_id == bindparam("organization_id"),
+    )
+)
+
+
 async def ensure_incident_exists(
     session: AsyncSession, organization_id: uuid.UUID, incident_id: uuid.UUID
 ) -> None:
     """404 unless the incident exists in this organization."""
-    found = await session.scalar(
-        select(
-            exists().where(Incident.id == incident_id, Incident.organization_id == organization_id)
-        )
-    )
+    parameters = {"incident_id": incident_id, "organization_id": organization_id}
+    found = (await execute_core(session, INCIDENT_EXISTS, parameters)).scalar()
     if not found:
         raise NotFoundError(f"incident {incident_id} does not exist")
 

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Query, Response, status
 from reliability_studio.api.deps import Actor, OrganizationId, Session
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
+from reliability_studio.incidents.read import json_response
 from reliability_studio.incidents.service import ensure_incident_exists
+from reliability_studio.timeline import read
 from reliability_studio.timeline import service as timeline
 from reliability_studio.timeline.schemas import EventType, TimelineEventCreate, TimelineEventOut
 
@@ -29,10 +31,10 @@ async def list_timeline(
         list[EventType] | None,
         Query(description="Only events of these types (repeat for several)."),
     ] = None,
-) -> Page[TimelineEventOut]:
+) -> Response:
     """The incident's timeline, oldest event first."""
     await ensure_incident_exists(session, organization_id, incident_id)
-    return await timeline.list_events(session, organization_id, incident_id, page, types=type)
+    return json_response(await read.event_page(session, organization_id, incident_id, page, type))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TimelineEventOut)

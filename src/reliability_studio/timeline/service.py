@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reliability_studio.api.pagination import Page, PageRequest, fetch_page
 from reliability_studio.api.problems import NotFoundError
 from reliability_studio.db.base import utcnow
 from reliability_studio.timeline.models import TimelineEvent
@@ -86,31 +85,6 @@ async def get_event(
     if event is None:
         raise NotFoundError(f"timeline event {event_id} does not exist on incident {incident_id}")
     return event
-
-
-async def list_events(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    incident_id: uuid.UUID,
-    page: PageRequest,
-    *,
-    types: list[str] | None = None,
-) -> Page[TimelineEventOut]:
-    """An incident's events in time order, oldest first."""
-    query = select(TimelineEvent).where(
-        TimelineEvent.incident_id == incident_id,
-        TimelineEvent.organization_id == organization_id,
-    )
-    if types:
-        query = query.where(TimelineEvent.type.in_(types))
-    return await fetch_page(
-        session,
-        query,
-        page,
-        sort=TimelineEvent.occurred_at,
-        row_id=TimelineEvent.id,
-        render=event_out,
-    )
 
 
 def event_out(event: TimelineEvent) -> TimelineEventOut:
