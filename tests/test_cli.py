@@ -271,3 +271,23 @@ def test_bad_arguments_exit_2_with_usage(tmp_path: Path, args: list[str]) -> Non
     result = _run(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert "Usage" in result.stderr
+
+
+def test_serve_starts_without_the_libraries_only_some_requests_need(tmp_path: Path) -> None:
+    # numpy (JSON depth checks, anomaly detection) and joserfc (single sign-on) cost ~200 ms
+    # of start-up; they are imported at their first use instead.
+    script = (
+        "import sys, reliability_studio.cli, reliability_studio.app as app;"
+        "from reliability_studio.config import Settings;"
+        "app.create_app(Settings(database_url='sqlite:///unused.db'));"
+        "print(sorted({'numpy', 'joserfc'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "[]", result.stdout

@@ -17,18 +17,21 @@ Each refusal is a problem+json that names the parameter (or `body`).
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 import typing
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, unquote_to_bytes
 
-import numpy as np
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reliability_studio.api.problems import FieldError, UnprocessableError, problem_response
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # A parser-safety bound, far below Python's recursion limit (1000, shared with the frames
 # already on the stack). Fields set their own, tighter limits (free-form JSON: 32 levels,
@@ -38,13 +41,23 @@ MAX_QUERY_ITEMS = 256
 MAX_LIST_VALUES = 100
 MAX_QUERY_VALUE_CHARS = 4096
 
-# Only quotes and brackets matter to the depth; `_STEP` gives each bracket's step.
+# Only quotes and brackets matter to the depth; `_bracket_steps()` gives each bracket's step.
 _NOT_QUOTES_OR_BRACKETS = bytes(c for c in range(256) if c not in b'"[]{}')
-_STEP = np.zeros(256, dtype=np.int8)
-_STEP[list(b"[{")] = 1
-_STEP[list(b"]}")] = -1
 _QUOTE = ord('"')
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)
+
+
+@functools.cache
+def _bracket_steps() -> np.ndarray:
+    """+1 for an opening bracket, -1 for a closing one, 0 for any other byte.
+
+    Made at the first JSON body, like numpy's import: `serve` answers sooner without them."""
+    import numpy as np
+
+    steps = np.zeros(256, dtype=np.int8)
+    steps[list(b"[{")] = 1
+    steps[list(b"]}")] = -1
+    return steps
 
 
 def json_depth(body: bytes) -> int:
@@ -61,9 +74,11 @@ def json_depth(body: bytes) -> int:
     kept = body.translate(None, _NOT_QUOTES_OR_BRACKETS)
     if not kept:
         return 0
+    import numpy as np
+
     chars = np.frombuffer(kept, dtype=np.uint8)
     in_string = (np.cumsum(chars == _QUOTE, dtype=np.int64) & 1).astype(bool)
-    steps = _STEP[chars]
+    steps = _bracket_steps()[chars]
     steps[in_string] = 0
     return int(np.cumsum(steps, dtype=np.int64).max())
 

@@ -26,15 +26,16 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlencode
 
 import httpx
-from joserfc import jws, jwt
-from joserfc.errors import ClaimError, JoseError
-from joserfc.jwk import KeySet
 
 from reliability_studio.config import Settings
+
+if TYPE_CHECKING:  # joserfc is imported at the first login: `serve` starts without it
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
 
 LEEWAY_SECONDS = 60
 METADATA_TTL_SECONDS = 3600.0
@@ -238,6 +239,9 @@ class OIDCClient:
             return metadata
 
     async def _keys(self, metadata: ProviderMetadata, *, refresh: bool = False) -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         cache = self._cache
         async with cache.lock:
             stale = time.monotonic() - cache.keys_at >= JWKS_REFRESH_SECONDS
@@ -336,6 +340,9 @@ class OIDCClient:
         now: float | None = None,
     ) -> dict[str, Any]:
         """The ID token's claims, once every check in this module's docstring has passed."""
+        from joserfc import jws, jwt
+        from joserfc.errors import JoseError
+
         try:
             header = jws.extract_compact(id_token.encode("ascii")).headers()
         except (JoseError, ValueError, UnicodeEncodeError):
@@ -452,6 +459,8 @@ def _has_key(keys: KeySet, kid: object) -> bool:
 
 def _claim_problem(exc: JoseError) -> str:
     """Which claim failed, from joserfc's error (e.g. `aud`, `exp`)."""
+    from joserfc.errors import ClaimError
+
     text = str(exc.description or exc.error or type(exc).__name__)
     if isinstance(exc, ClaimError):
         text = f"{exc.claim} ({text})"
