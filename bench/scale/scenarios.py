@@ -9,6 +9,7 @@ their work would be measured as noise in the request figures.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import statistics
 import subprocess
 import time
@@ -20,6 +21,7 @@ import httpx
 from tests.support.postgres import PostgresServer, free_port
 from tests.support.served import COMMAND, ServedProcess, environment, serving_within
 
+import reliability_studio
 from bench.scale.wrk import Ids, Load, run_wrk
 from reliability_studio.api.pagination import encode_cursor
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
@@ -184,8 +186,12 @@ def startup_seconds(scratch: Path) -> dict[str, Any]:
     """Seconds from starting `serve` on SQLite until `/health` answers 200.
 
     The first run starts on no database at all (it creates and migrates it); the others
-    start on the database the first one left, as a restart does.
+    start on the database the first one left, as a restart does. The package is
+    byte-compiled first, as pip does when it installs one: in a checkout, and under
+    PYTHONDONTWRITEBYTECODE (set on this machine), every start would compile our 200
+    modules again, about 0.4 s.
     """
+    compileall.compile_dir(Path(reliability_studio.__file__).parent, quiet=1)
     runs: list[float] = []
     database = scratch / "startup" / "studio.db"
     database.parent.mkdir()
