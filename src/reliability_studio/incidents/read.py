@@ -16,8 +16,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-from fastapi import Response
 from sqlalchemy import ColumnElement, Row, Select, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,14 +35,6 @@ COLUMNS = tuple(Incident.__table__.c[field] for field in COLUMN_FIELDS)
 _CREATED_AT = COLUMN_FIELDS.index("created_at")
 _ACKNOWLEDGED_AT = COLUMN_FIELDS.index("acknowledged_at")
 _RESOLVED_AT = COLUMN_FIELDS.index("resolved_at")
-JSON_OPTIONS = orjson.OPT_UTC_Z  # "…Z" for UTC, as pydantic writes it
-
-
-def _other(value: Any) -> str:
-    """What orjson does not know: asyncpg's own UUID class, written as pydantic would."""
-    if isinstance(value, uuid.UUID) or type(value).__name__ == "UUID":
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def incident_columns() -> Select[Any]:
@@ -63,15 +53,6 @@ def incident_dict(row: Row[Any], services: Sequence[tuple[uuid.UUID, str]]) -> d
     out["time_to_acknowledge_seconds"] = seconds_between(created_at, row[_ACKNOWLEDGED_AT])
     out["time_to_resolve_seconds"] = seconds_between(created_at, row[_RESOLVED_AT])
     return out
-
-
-def json_response(content: Any, headers: dict[str, str] | None = None) -> Response:
-    """`content` as a JSON response, encoded once by orjson."""
-    return Response(
-        orjson.dumps(content, default=_other, option=JSON_OPTIONS),
-        media_type="application/json",
-        headers=headers,
-    )
 
 
 # Built once: a statement made per request costs more Python than running it does.

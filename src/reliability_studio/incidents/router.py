@@ -11,6 +11,7 @@ from reliability_studio.api.concurrency import IfMatch, etag_responses, lock_for
 from reliability_studio.api.deps import Actor, OrganizationId, Session
 from reliability_studio.api.etags import etag_of
 from reliability_studio.api.fields import NoNul, Timestamp
+from reliability_studio.api.json_body import json_response
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
 from reliability_studio.catalog.service import get_service
@@ -82,7 +83,7 @@ async def list_incidents(
         created_before=created_before,
         q=q,
     )
-    return read.json_response(body)
+    return json_response(body)
 
 
 @router.get(
@@ -93,7 +94,7 @@ async def get_incident(
 ) -> Response:
     """One incident with its services and lifecycle times."""
     document = await read.incident_document(session, organization_id, incident_id)
-    return read.json_response(document, headers={"ETag": etag_of(document["version"])})
+    return json_response(document, headers={"ETag": etag_of(document["version"])})
 
 
 @router.patch(
@@ -143,4 +144,4 @@ async def list_service_incidents(
         severities=severity,
         service_id=service_id,
     )
-    return read.json_response(body)
+    return json_response(body)

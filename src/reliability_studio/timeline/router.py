@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reliability_studio.api.deps import Actor, OrganizationId, Session
+from reliability_studio.api.json_body import json_response
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
-from reliability_studio.incidents.read import json_response
 from reliability_studio.incidents.service import ensure_incident_exists
 from reliability_studio.timeline import read
 from reliability_studio.timeline import service as timeline
