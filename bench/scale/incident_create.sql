@@ -1,12 +1,9 @@
 -- The SQL of one `POST /api/incidents` with two services, statement for statement, as the
--- server sends it (captured with log_statement=all): the pool's liveness check (an empty
--- transaction), then one transaction from the token lookup to the commit. :org, :nservices
--- and :token_hash are set by the harness.
+-- server sends it (captured with log_statement=all): one transaction from the token lookup
+-- to the commit. :org, :nservices and :token_hash are set by the harness.
 \set n1 random(1, :nservices)
 \set n2 random(1, :nservices)
 \set sev random(1, 4)
-BEGIN;
-ROLLBACK;
 BEGIN;
 SELECT api_tokens.id, api_tokens.token_hash, api_tokens.organization_id, api_tokens.role,
   api_tokens.scope, api_tokens.revoked_at, api_tokens.expires_at, api_tokens.last_used_at,

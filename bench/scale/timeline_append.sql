@@ -1,12 +1,10 @@
 -- The SQL of one `POST /api/incidents/{id}/timeline` (a note), statement for statement, as
--- the server sends it (captured with log_statement=all): the pool's liveness check, then
--- one transaction from the token lookup to the commit. The incident is drawn from
+-- the server sends it (captured with log_statement=all): one transaction from the token
+-- lookup to the commit. The incident is drawn from
 -- `bench_incident_sample` (filled by the harness: :nsample random incident ids), as the
 -- wrk scenario draws from its file of ids. :org and :token_hash are set by the harness.
 \set k random(1, :nsample)
 SELECT id AS incident_id FROM bench_incident_sample WHERE n = :k \gset
-BEGIN;
-ROLLBACK;
 BEGIN;
 SELECT api_tokens.id, api_tokens.token_hash, api_tokens.organization_id, api_tokens.role,
   api_tokens.scope, api_tokens.revoked_at, api_tokens.expires_at, api_tokens.last_used_at,
