@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -207,16 +207,19 @@ def _prepare(session: Session) -> None:
     session.info[_EVENTS_KEY] = to_events(changes, utcnow())
 
 
+# Built once, run on the connection: it runs at every commit that changes an incident.
+SERVICES_OF_INCIDENTS = select(IncidentService.incident_id, IncidentService.service_id).where(
+    IncidentService.incident_id.in_(bindparam("incident_ids", expanding=True))
+)
+
+
 def _look_up_services(session: Session, changes: list[Change]) -> None:
     """Fill in the services of each change that belongs to an incident, as committed."""
     wanted = {c.incident_id for c in changes if c.service_ids is None and c.incident_id}
     services: dict[str, list[str]] = {}
     if wanted:
-        rows = session.execute(
-            select(IncidentService.incident_id, IncidentService.service_id).where(
-                IncidentService.incident_id.in_([uuid.UUID(i) for i in wanted])
-            )
-        )
+        ids = [uuid.UUID(i) for i in wanted]
+        rows = session.connection().execute(SERVICES_OF_INCIDENTS, {"incident_ids": ids})
         for incident_id, service_id in rows:
             services.setdefault(str(incident_id), []).append(str(service_id))
     for change in changes:

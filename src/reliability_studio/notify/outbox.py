@@ -10,11 +10,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
+from reliability_studio.db.core import execute_core
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.notify.delivery import EventType
 from reliability_studio.notify.models import (
@@ -108,18 +109,29 @@ def _payload(
     }
 
 
+# Built once, columns only, on the Core path: every incident change asks, and most
+# organizations have few policies or none. (No autoflush either: the changes being made
+# are flushed once, at the commit, unless a policy needs their services.)
+ENABLED_POLICIES = select(
+    NotificationPolicy.id,
+    NotificationPolicy.events,
+    NotificationPolicy.channel_ids,
+    NotificationPolicy.min_severity,
+    NotificationPolicy.services,
+    NotificationPolicy.teams,
+).where(
+    NotificationPolicy.organization_id == bindparam("organization_id"),
+    NotificationPolicy.enabled.is_(True),
+)
+
+
 async def _enabled_policies(session: AsyncSession, organization_id: uuid.UUID) -> list[PolicySpec]:
-    rows = await session.scalars(
-        select(NotificationPolicy).where(
-            NotificationPolicy.organization_id == organization_id,
-            NotificationPolicy.enabled.is_(True),
-        )
-    )
+    rows = await execute_core(session, ENABLED_POLICIES, {"organization_id": organization_id})
     return [
         PolicySpec(
             id=row.id,
             enabled=True,
-            events=frozenset(row.events),  # type: ignore[arg-type]
+            events=frozenset(row.events),
             channel_ids=tuple(uuid.UUID(channel) for channel in row.channel_ids),
             min_severity=row.min_severity,
             services=frozenset(row.services),
