@@ -19,7 +19,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
+
+import numpy as np
 
 from reliability_studio.analysis.findings import (
     ERROR_SURGE,
@@ -28,9 +30,6 @@ from reliability_studio.analysis.findings import (
     TRAFFIC,
     Finding,
 )
-
-if TYPE_CHECKING:  # numpy is imported where it is used: `serve` starts without it
-    import numpy as np
 
 Direction = Literal["up", "down", "both"]
 SignalName = Literal["error_ratio", "latency", "saturation", "traffic"]
@@ -117,8 +116,6 @@ def detect(
        leaves fewer than 5 points), and the peak is the furthest point from it from the start
        on. No point past the threshold there: None.
     """
-    import numpy as np
-
     if len(timestamps) != len(values):
         raise ValueError("timestamps and values must have the same length")
     points = sorted(
@@ -235,8 +232,6 @@ def _episode_start(
     min_scale: float,
 ) -> int | None:
     """Index where the anomalous episode begins (see `detect`, step 3), or None if none."""
-    import numpy as np
-
     bounds = [0, *_change_points(series, min_scale)]
     segments = list(itertools.pairwise(bounds))
     levels = [(float(np.median(series[a:b])) - median) / scale for a, b in segments]
@@ -261,8 +256,6 @@ def _change_points(series: np.ndarray, min_scale: float) -> list[int]:
     The series is standardised by a robust estimate of its noise (MAD of first differences,
     which a level shift barely moves), so one penalty fits error ratios and latencies alike.
     """
-    import numpy as np
-
     n = len(series)
     if n < 4:
         return [n]
@@ -286,16 +279,12 @@ def _directional(z: float, direction: Direction) -> float:
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
-    import numpy as np
-
     array = np.asarray(values, dtype=float)
     finite: np.ndarray = array[np.isfinite(array)]
     return finite
 
 
 def _median_mad(values: np.ndarray) -> tuple[float, float]:
-    import numpy as np
-
     if values.size == 0:
         raise ValueError("the baseline has no finite value")
     median = float(np.median(values))

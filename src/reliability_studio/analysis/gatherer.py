@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from reliability_studio.analysis import anomaly, kube, logs, traces
+from reliability_studio.analysis import kube, logs, traces
 from reliability_studio.analysis.findings import DOWNSTREAM_PREFIX, Finding
 from reliability_studio.catalog.telemetry import EffectiveTelemetry
 from reliability_studio.slos.promql import quote
@@ -172,6 +172,10 @@ def _default_queries(target: Target) -> dict[str, str]:
 
 
 async def _metrics(client: PrometheusClient, target: Target, window: Window) -> list[Finding]:
+    # Imported here, at the first analysis: anomaly detection needs numpy, which `serve`
+    # would otherwise load at start-up.
+    from reliability_studio.analysis import anomaly
+
     findings = []
     for signal, query in _default_queries(target).items():
         series = await client.query_range(
