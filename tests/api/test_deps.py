@@ -17,9 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from reliability_studio.api.deps import database_session
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
-
-# The moment the driver needs to see the server's end of the connection.
-SETTLE_SECONDS = 0.3
+from tests.support.postgres import end_session
 
 
 def _request_of(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
@@ -28,15 +26,13 @@ def _request_of(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
 
 
 async def _open_and_lose(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncGenerator[AsyncSession, None]:
     """A request's session, in a transaction whose connection the server has just ended."""
     requests_session = database_session(_request_of(sessionmaker))
     session = await anext(requests_session)
     pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-    async with sessionmaker() as administrator:
-        await administrator.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    await asyncio.sleep(SETTLE_SECONDS)
+    await end_session(settings, pid)
     return requests_session
 
 
@@ -44,7 +40,7 @@ async def _closed_quietly(settings: Settings) -> tuple[int, int]:
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     try:
-        requests_session = await _open_and_lose(sessionmaker)
+        requests_session = await _open_and_lose(settings, sessionmaker)
         with pytest.raises(StopAsyncIteration):  # how FastAPI ends the dependency
             await anext(requests_session)
         async with sessionmaker() as after:  # the pool serves a live connection again
@@ -57,7 +53,7 @@ async def _closed_quietly(settings: Settings) -> tuple[int, int]:
 async def _route_error_kept(settings: Settings) -> None:
     engine = create_engine(settings)
     try:
-        requests_session = await _open_and_lose(create_sessionmaker(engine))
+        requests_session = await _open_and_lose(settings, create_sessionmaker(engine))
         with pytest.raises(LookupError, match="the route's own error"):
             await requests_session.athrow(LookupError("the route's own error"))
     finally:

@@ -10,19 +10,7 @@ from sqlalchemy import text
 
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine
-
-# The moment the driver needs to see the server's end of the connection.
-SETTLE_SECONDS = 0.3
-
-
-async def _terminate(settings: Settings, pid: int) -> None:
-    """End a backend as a restart or an administrator would, from an engine of its own."""
-    administrator = create_engine(settings)
-    try:
-        async with administrator.connect() as connection:
-            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        await administrator.dispose()
+from tests.support.postgres import end_session
 
 
 async def _pids_before_and_after_termination(settings: Settings) -> tuple[int, int, int]:
@@ -30,8 +18,7 @@ async def _pids_before_and_after_termination(settings: Settings) -> tuple[int, i
     try:
         async with engine.connect() as connection:
             pooled = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-        await _terminate(settings, pooled)
-        await asyncio.sleep(SETTLE_SECONDS)
+        await end_session(settings, pooled)
         async with engine.connect() as connection:  # the first checkout after the end
             after = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         return pooled, after, engine.sync_engine.pool.checkedout()  # type: ignore[attr-defined]

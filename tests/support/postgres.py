@@ -6,6 +6,7 @@ the tests that need them fail with a clear message: they never skip.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import shutil
@@ -16,6 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+
+from reliability_studio.config import Settings
+from reliability_studio.db.engine import create_engine
+
+# How long a driver needs to see that the server ended its connection.
+SESSION_END_SETTLE_SECONDS = 0.3
 
 
 def find_postgres_bin() -> Path:
@@ -149,3 +157,16 @@ class PostgresServer:
     def url(self, database: str) -> str:
         """A seed-style URL for `database` on this server."""
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+
+async def end_session(settings: Settings, pid: int) -> None:
+    """End the server's session `pid` as a restart or an administrator does (its backend
+    gets SIGTERM), from a connection of its own; returns once the driver that held the
+    session can have seen the end."""
+    administrator = create_engine(settings)
+    try:
+        async with administrator.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await administrator.dispose()
+    await asyncio.sleep(SESSION_END_SETTLE_SECONDS)
