@@ -1,5 +1,5 @@
 """Allow `python -m reliability_studio`."""
 
-from reliability_studio.cli import app
+from reliability_studio.entry import main
 
-app()
+main()
