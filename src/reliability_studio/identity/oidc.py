@@ -32,6 +32,7 @@ from urllib.parse import quote_plus, urlencode
 import httpx
 
 from reliability_studio.config import Settings
+from reliability_studio.outbound.tls import default_ssl_context
 
 if TYPE_CHECKING:  # joserfc is imported at the first login: `serve` starts without it
     from joserfc.errors import JoseError
@@ -201,6 +202,7 @@ class OIDCClient:
         return httpx.AsyncClient(
             timeout=self.config.timeout_seconds,
             transport=self._transport,
+            verify=default_ssl_context(),
             follow_redirects=False,
             headers={"Accept": "application/json"},
         )

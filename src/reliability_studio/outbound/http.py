@@ -25,6 +25,7 @@ import httpx
 
 from reliability_studio.outbound.addresses import DestinationDeniedError, OutboundPolicy
 from reliability_studio.outbound.resolver import resolve_checked
+from reliability_studio.outbound.tls import default_ssl_context
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
@@ -97,7 +98,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """`ssl_context` defaults to httpx's (system CAs, or `SSL_CERT_FILE`)."""
-        ssl_context = ssl_context or httpx.create_ssl_context()
+        ssl_context = ssl_context or default_ssl_context()
         super().__init__(verify=ssl_context, trust_env=False, limits=limits)
         # httpx offers no public way to give its connection pool a network backend, and its
         # transport is a thin shell around `_pool`: give it ours, built as httpx builds its

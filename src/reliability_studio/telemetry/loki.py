@@ -42,6 +42,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from reliability_studio.outbound.tls import default_ssl_context
+
 Direction = Literal["backward", "forward"]
 ResultType = Literal["streams", "matrix", "vector"]
 
@@ -146,6 +148,7 @@ class LokiClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 3.0)),
             transport=transport,
+            verify=default_ssl_context(),
             headers=headers,
         )
 

@@ -21,6 +21,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from reliability_studio.outbound.tls import default_ssl_context
+
 
 class PrometheusUnavailableError(Exception):
     """Prometheus could not be reached or failed to answer."""
@@ -63,6 +65,7 @@ class PrometheusClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 3.0)),
             transport=transport,
+            verify=default_ssl_context(),
             headers={"User-Agent": "reliability-studio"},
         )
 

@@ -49,6 +49,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from reliability_studio.outbound.tls import default_ssl_context
+
 AttributeValue: TypeAlias = (
     str | bool | int | float | bytes | list["AttributeValue"] | dict[str, "AttributeValue"] | None
 )
@@ -179,6 +181,7 @@ class TempoClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 3.0)),
             transport=transport,
+            verify=default_ssl_context(),
             headers=headers,
         )
 
