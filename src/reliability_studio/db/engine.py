@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -37,7 +38,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             connect_args={"timeout": settings.db_connect_timeout_seconds},
             **JSON_CODEC,
         )
-        _set_sqlite_pragmas(engine, settings.sqlite_synchronous)
+        _set_sqlite_pragmas(engine.sync_engine, settings.sqlite_synchronous)
         return engine
 
     connect_args: dict[str, Any] = {
@@ -98,10 +99,29 @@ def _report_connect_failures_as_operational(engine: AsyncEngine) -> None:
             raise dbapi.OperationalError(f"cannot connect: {exc!r}") from exc
 
 
-def _set_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
+def create_sqlite_migration_engine(settings: Settings) -> Engine:
+    """A synchronous engine on `settings`' SQLite database, with the app's pragmas.
+
+    Migrations run hundreds of small DDL statements; through aiosqlite each one is a
+    round trip to the driver's thread, which made creating a fresh database most of a
+    first start. Alembic runs synchronously anyway, so it gets the plain driver.
+    """
+    database = settings.database
+    assert database.sqlite_path is not None
+    database.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_sync_engine(
+        database.url.set(drivername="sqlite"),
+        connect_args={"timeout": settings.db_connect_timeout_seconds},
+        **JSON_CODEC,
+    )
+    _set_sqlite_pragmas(engine, settings.sqlite_synchronous)
+    return engine
+
+
+def _set_sqlite_pragmas(engine: Engine, synchronous: str) -> None:
     """WAL for concurrent readers, foreign keys on, and a busy timeout for writers."""
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -112,7 +132,7 @@ def _set_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
         # Let SQLAlchemy, not the driver, decide when a transaction begins (see below).
         dbapi_connection.isolation_level = None
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # The driver would otherwise start a transaction only at the first write, so two
         # requests could both read an incident, then both write: a lost update. IMMEDIATE

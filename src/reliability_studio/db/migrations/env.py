@@ -1,4 +1,5 @@
-"""Alembic environment: runs migrations over the application's async engine."""
+"""Alembic environment: runs migrations over the application's engine (on SQLite, its
+synchronous twin: see `create_sqlite_migration_engine`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from reliability_studio.config import Settings
-from reliability_studio.db.engine import create_engine
+from reliability_studio.db.engine import create_engine, create_sqlite_migration_engine
 from reliability_studio.db.models import Base
 
 config = context.config
@@ -34,6 +35,16 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _run_online_sqlite() -> None:
+    engine = create_sqlite_migration_engine(settings)
+    try:
+        with engine.connect() as connection:
+            _run(connection)
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
 async def _run_online() -> None:
     engine = create_engine(settings)
     try:
@@ -48,5 +59,7 @@ if context.is_offline_mode():
     context.configure(url=settings.database.url, target_metadata=Base.metadata)
     with context.begin_transaction():
         context.run_migrations()
+elif settings.database.backend == "sqlite":
+    _run_online_sqlite()
 else:
     asyncio.run(_run_online())
