@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reliability_studio.api.concurrency import IfMatch, etag_responses, lock_for_write, with_etag
-from reliability_studio.api.deps import OrganizationId, Session
+from reliability_studio.api.deps import OrganizationId, Session, reads_only
 from reliability_studio.api.fields import NoNul
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
@@ -35,6 +35,7 @@ async def create_service(
 
 
 @router.get("", response_model=Page[ServiceOut])
+@reads_only
 async def list_services(
     session: Session,
     organization_id: OrganizationId,
@@ -52,6 +53,7 @@ async def list_services(
 
 
 @router.get("/{service_id}", response_model=ServiceOut, responses=etag_responses(200))
+@reads_only
 async def get_service(
     service_id: uuid.UUID, session: Session, organization_id: OrganizationId, response: Response
 ) -> ServiceOut:

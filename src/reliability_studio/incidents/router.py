@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reliability_studio.api.concurrency import IfMatch, etag_responses, lock_for_write, with_etag
-from reliability_studio.api.deps import Actor, OrganizationId, Session
+from reliability_studio.api.deps import Actor, OrganizationId, Session, reads_only
 from reliability_studio.api.etags import etag_of
 from reliability_studio.api.fields import NoNul, Timestamp
 from reliability_studio.api.json_body import json_response
@@ -60,6 +60,7 @@ async def create_incident(
 
 
 @router.get("/api/incidents", response_model=Page[IncidentOut])
+@reads_only
 async def list_incidents(
     session: Session,
     organization_id: OrganizationId,
@@ -89,6 +90,7 @@ async def list_incidents(
 @router.get(
     "/api/incidents/{incident_id}", response_model=IncidentOut, responses=etag_responses(200)
 )
+@reads_only
 async def get_incident(
     incident_id: uuid.UUID, session: Session, organization_id: OrganizationId
 ) -> Response:
@@ -126,6 +128,7 @@ async def update_incident(
 
 
 @router.get("/api/services/{service_id}/incidents", response_model=Page[IncidentOut])
+@reads_only
 async def list_service_incidents(
     service_id: uuid.UUID,
     session: Session,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from reliability_studio.api.concurrency import IfMatch, etag_responses, lock_for_write, with_etag
-from reliability_studio.api.deps import OrganizationId, Session
+from reliability_studio.api.deps import OrganizationId, Session, reads_only
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
 from reliability_studio.incidents.service import ensure_incident_exists
@@ -22,6 +22,7 @@ router = APIRouter(
 
 
 @router.get("", response_model=Page[TaskOut])
+@reads_only
 async def list_tasks(
     incident_id: uuid.UUID,
     session: Session,
@@ -52,6 +53,7 @@ async def create_task(
 
 
 @router.get("/{task_id}", response_model=TaskOut, responses=etag_responses(200))
+@reads_only
 async def get_task(
     incident_id: uuid.UUID,
     task_id: uuid.UUID,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from reliability_studio.api.deps import Actor, OrganizationId, Session
+from reliability_studio.api.deps import Actor, OrganizationId, Session, reads_only
 from reliability_studio.api.json_body import json_response
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
@@ -22,6 +22,7 @@ router = APIRouter(
 
 
 @router.get("", response_model=Page[TimelineEventOut])
+@reads_only
 async def list_timeline(
     incident_id: uuid.UUID,
     session: Session,
@@ -54,6 +55,7 @@ async def add_timeline_event(
 
 
 @router.get("/{event_id}", response_model=TimelineEventOut)
+@reads_only
 async def get_timeline_event(
     incident_id: uuid.UUID, event_id: uuid.UUID, session: Session, organization_id: OrganizationId
 ) -> TimelineEventOut:
