@@ -273,6 +273,18 @@ def test_bad_arguments_exit_2_with_usage(tmp_path: Path, args: list[str]) -> Non
     assert "Usage" in result.stderr
 
 
+def _python_output(script: str, *, cwd: Path) -> str:
+    """What `python -c script` prints, in a process of its own (a fresh interpreter)."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
 def test_serve_starts_without_the_libraries_only_some_requests_need(tmp_path: Path) -> None:
     # numpy (JSON depth checks, anomaly detection) and joserfc (single sign-on) cost ~200 ms
     # of start-up; they are imported at their first use instead.
@@ -282,15 +294,8 @@ def test_serve_starts_without_the_libraries_only_some_requests_need(tmp_path: Pa
         "app.create_app(Settings(database_url='sqlite:///unused.db'));"
         "print(sorted({'numpy', 'joserfc'} & set(sys.modules)))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert result.stdout.strip() == "[]", result.stdout
+    output = _python_output(script, cwd=tmp_path)
+    assert output.strip() == "[]", output
 
 
 def test_the_command_imports_its_modules_without_full_garbage_collections(
@@ -310,15 +315,7 @@ def test_the_command_imports_its_modules_without_full_garbage_collections(
         "print(json.dumps({'full': len(full), 'frozen': gc.get_freeze_count(),"
         " 'enabled': gc.isenabled()}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    seen = json.loads(_python_output(script, cwd=tmp_path).strip().splitlines()[-1])
     assert seen["full"] == 0
     assert seen["frozen"] > 100_000
     assert seen["enabled"] is True
