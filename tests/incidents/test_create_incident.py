@@ -220,6 +220,24 @@ def test_get_answers_the_incident_with_its_services(client: TestClient) -> None:
     assert body["services"] == [{"id": service["id"], "name": "payments"}]
 
 
+def test_get_answers_several_services_by_name_and_the_incident_as_a_list_shows_it(
+    client: TestClient,
+) -> None:
+    names = ["search", "api", "payments"]
+    services = {name: create_service(client, name=name)["id"] for name in names}
+    created = create_incident(client, service_ids=list(services.values()))
+    body = client.get(f"/api/incidents/{created['id']}").json()
+    assert body["services"] == [{"id": services[name], "name": name} for name in sorted(names)]
+    assert body["service_ids"] == [services[name] for name in sorted(names)]
+    assert client.get("/api/incidents").json()["items"] == [body]
+
+
+def test_get_answers_an_incident_without_services_with_empty_lists(client: TestClient) -> None:
+    created = create_incident(client)
+    body = client.get(f"/api/incidents/{created['id']}").json()
+    assert (body["services"], body["service_ids"]) == ([], [])
+
+
 def test_get_of_an_unknown_incident_is_404(client: TestClient) -> None:
     problem = assert_problem(client.get(f"/api/incidents/{UNKNOWN_ID}"), 404)
     assert UNKNOWN_ID in problem["detail"]
