@@ -115,7 +115,7 @@ def _transaction_statements(sent: list[str]) -> list[str]:
 def test_a_read_only_route_skips_the_begin_and_rollback_that_other_routes_send(
     client: TestClient,
 ) -> None:
-    other = _statements_sent_for(client, "/api/slos")
+    other = _statements_sent_for(client, "/api/notification-channels")
     read_only = _statements_sent_for(client, "/api/incidents?status=open")
     assert _transaction_statements(other) == ["BEGIN", "ROLLBACK"]
     assert _transaction_statements(read_only) == []

@@ -16,7 +16,7 @@ from reliability_studio.alerts.schemas import (
     AlertStatus,
     GroupStatus,
 )
-from reliability_studio.api.deps import OrganizationId, Session
+from reliability_studio.api.deps import OrganizationId, Session, reads_only
 from reliability_studio.api.fields import NoNul, Timestamp
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES, UnprocessableError
@@ -37,6 +37,7 @@ MatcherFilter = Annotated[
 
 
 @router.get("/api/alerts", response_model=Page[AlertOut])
+@reads_only
 async def list_alerts(
     session: Session,
     organization_id: OrganizationId,
@@ -69,6 +70,7 @@ async def list_alerts(
 
 
 @router.get("/api/alerts/{alert_id}", response_model=AlertOut)
+@reads_only
 async def get_alert(
     alert_id: uuid.UUID, session: Session, organization_id: OrganizationId
 ) -> AlertOut:
@@ -77,6 +79,7 @@ async def get_alert(
 
 
 @router.get("/api/incidents/{incident_id}/alerts", response_model=Page[AlertOut])
+@reads_only
 async def list_incident_alerts(
     incident_id: uuid.UUID,
     session: Session,
@@ -96,6 +99,7 @@ async def list_incident_alerts(
 
 
 @router.get("/api/alert-groups", response_model=Page[AlertGroupOut])
+@reads_only
 async def list_alert_groups(
     session: Session,
     organization_id: OrganizationId,
@@ -116,6 +120,7 @@ async def list_alert_groups(
 
 
 @router.get("/api/alert-groups/{group_id}", response_model=AlertGroupOut)
+@reads_only
 async def get_alert_group(
     group_id: uuid.UUID, session: Session, organization_id: OrganizationId
 ) -> AlertGroupOut:

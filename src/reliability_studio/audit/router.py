@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import StringConstraints
 
-from reliability_studio.api.deps import OrganizationId, Session
+from reliability_studio.api.deps import OrganizationId, Session, reads_only
 from reliability_studio.api.fields import NoNul, Timestamp
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES
@@ -26,6 +26,7 @@ Text = Annotated[str, NoNul]
 
 
 @router.get("", response_model=Page[AuditEntryOut])
+@reads_only
 async def list_audit_entries(
     session: Session,
     organization_id: OrganizationId,

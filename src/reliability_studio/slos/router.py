@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from reliability_studio.api.concurrency import IfMatch, etag_responses, lock_for_write, with_etag
-from reliability_studio.api.deps import OrganizationId, Session
+from reliability_studio.api.deps import OrganizationId, Session, reads_only
 from reliability_studio.api.fields import Timestamp
 from reliability_studio.api.pagination import Page, PageParams
 from reliability_studio.api.problems import PROBLEM_RESPONSES, ConflictError
@@ -52,6 +52,7 @@ async def create_slo(
 
 
 @router.get("", response_model=Page[SLOOut])
+@reads_only
 async def list_slos(
     session: Session,
     organization_id: OrganizationId,
@@ -66,6 +67,7 @@ async def list_slos(
 
 
 @router.get("/{slo_id}", response_model=SLOOut, responses=etag_responses(200))
+@reads_only
 async def get_slo(
     slo_id: uuid.UUID, session: Session, organization_id: OrganizationId, response: Response
 ) -> SLOOut:
@@ -138,6 +140,7 @@ async def evaluate_slo(
 
 
 @router.get("/{slo_id}/history", response_model=Page[SLOSnapshotOut])
+@reads_only
 async def slo_history(
     slo_id: uuid.UUID,
     session: Session,
@@ -151,6 +154,7 @@ async def slo_history(
 
 
 @router.get("/{slo_id}/alerts", response_model=Page[SLOAlertOut])
+@reads_only
 async def slo_alerts(
     slo_id: uuid.UUID,
     session: Session,
