@@ -31,13 +31,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """An engine for `settings.database_url`, with pool and pragmas set for the backend."""
     database = settings.database
     if database.backend == "sqlite":
-        assert database.sqlite_path is not None
-        database.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            database.url,
-            connect_args={"timeout": settings.db_connect_timeout_seconds},
-            **JSON_CODEC,
-        )
+        engine = create_async_engine(database.url, **_sqlite_engine_options(settings))
         _set_sqlite_pragmas(engine.sync_engine, settings.sqlite_synchronous)
         return engine
 
@@ -106,16 +100,19 @@ def create_sqlite_migration_engine(settings: Settings) -> Engine:
     round trip to the driver's thread, which made creating a fresh database most of a
     first start. Alembic runs synchronously anyway, so it gets the plain driver.
     """
-    database = settings.database
-    assert database.sqlite_path is not None
-    database.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_sync_engine(
-        database.url.set(drivername="sqlite"),
-        connect_args={"timeout": settings.db_connect_timeout_seconds},
-        **JSON_CODEC,
+        settings.database.url.set(drivername="sqlite"), **_sqlite_engine_options(settings)
     )
     _set_sqlite_pragmas(engine, settings.sqlite_synchronous)
     return engine
+
+
+def _sqlite_engine_options(settings: Settings) -> dict[str, Any]:
+    """What both SQLite engines are made with; makes the database file's folder if needed."""
+    database = settings.database
+    assert database.sqlite_path is not None
+    database.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return {"connect_args": {"timeout": settings.db_connect_timeout_seconds}, **JSON_CODEC}
 
 
 def _set_sqlite_pragmas(engine: Engine, synchronous: str) -> None:
