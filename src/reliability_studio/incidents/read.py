@@ -100,7 +100,9 @@ async def incident_document(
     rows = found.all()
     if not rows:
         raise NotFoundError(f"incident {incident_id} does not exist")
-    services = [(row[_SERVICE_ID], row[_SERVICE_ID + 1]) for row in rows if row[_SERVICE_ID]]
+    services = [
+        (row[_SERVICE_ID], row[_SERVICE_ID + 1]) for row in rows if row[_SERVICE_ID] is not None
+    ]
     return incident_dict(rows[0][:_SERVICE_ID], services)
 
 
