@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState
 
 from reliability_studio.config import Settings
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
@@ -155,3 +157,22 @@ def test_a_request_that_fails_after_flushing_its_changes_writes_no_entry(
 
     assert audit_entries(client, request_id="req-bad-service") == []
     assert client.get(f"/api/incidents/{incident['id']}").json()["status"] == "open"
+
+
+def test_entries_are_inserted_on_the_connection_not_through_the_orms_bulk_insert(
+    settings: Settings,
+) -> None:
+    # The ORM's bulk insert was a quarter of the audit's cost on a timeline append (py-spy).
+    orm_statements: list[str] = []
+
+    def seen(state: ORMExecuteState) -> None:
+        orm_statements.append(str(state.statement))
+
+    async def request(session: AsyncSession) -> None:
+        event.listen(session.sync_session, "do_orm_execute", seen)
+        session.add(new_service("audited"))
+        await session.commit()
+
+    [entry] = write(settings, user(), request)
+    assert entry.action == "service.created"
+    assert not [s for s in orm_statements if "audit_entries" in s]
