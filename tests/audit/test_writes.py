@@ -329,6 +329,41 @@ def test_a_timeline_event_added_by_hand_is_recorded(client: TestClient) -> None:
     assert entry["after"]["title"] == "Looking at the connection pool"
 
 
+def test_a_hand_added_events_entry_holds_its_whole_row_as_an_orm_written_event_does(
+    client: TestClient,
+) -> None:
+    # Hand-added events are inserted without the ORM; their entries must not differ.
+    incident = _incident(client, {})
+    body = {
+        "type": "deploy",
+        "title": "v2",
+        "source": "argo",
+        "occurred_at": "2030-01-01T12:00:00Z",
+    }
+    event = post(client, f"{INCIDENTS}/{incident['id']}/timeline", body, **as_actor("dave", "r1"))
+
+    by_hand = only_entry(client, action="timeline_event.created", request_id="r1")["after"]
+    automatic = next(
+        e["after"]
+        for e in audit_entries(client, action="timeline_event.created")
+        if e["after"]["type"] == "incident_created"
+    )
+    assert set(by_hand) == set(automatic)
+    assert by_hand == {
+        "id": event["id"],
+        "organization_id": incident["organization_id"],
+        "incident_id": incident["id"],
+        "type": "deploy",
+        "source": "argo",
+        "title": "v2",
+        "description": None,
+        "occurred_at": "2030-01-01T12:00:00Z",
+        "metadata": None,
+        "actor": "dave",
+        "created_at": by_hand["created_at"],
+    }
+
+
 def test_a_secret_in_a_timeline_events_metadata_is_redacted(client: TestClient) -> None:
     incident = _incident(client, {})
     body = {"type": "note", "title": "Rotated", "metadata": {"api_key": "ak-live-123", "n": 1}}

@@ -144,11 +144,23 @@ def record(
     )
 
 
+def record_created(session: AsyncSession | Session, model: type, row: Mapping[str, Any]) -> None:
+    """Audit a row of an audited table inserted without the ORM (`row`: every column, by
+    column name), as the ORM's creations are. Does nothing outside an API request."""
+    _record_core_write(session, model, [row], CREATED)
+
+
 def record_deleted(
     session: AsyncSession | Session, model: type, rows: Iterable[Mapping[Any, Any]]
 ) -> None:
     """Audit rows of an audited table deleted without the ORM (a Core `DELETE ... RETURNING`
     of every column), as the ORM's deletions are. Does nothing outside an API request."""
+    _record_core_write(session, model, rows, DELETED)
+
+
+def _record_core_write(
+    session: AsyncSession | Session, model: type, rows: Iterable[Mapping[Any, Any]], op: str
+) -> None:
     if current_actor.get() is None:
         return
     audited = AUDITED[model]
@@ -157,13 +169,14 @@ def record_deleted(
     pending: Pending = session.info.setdefault(_PENDING_KEY, {})
     for row in rows:
         key_values = tuple(row[name] for name in key_columns)
+        whole = json_safe(row)
         change = Change(
-            action=f"{audited.resource_type}.{DELETED}",
+            action=f"{audited.resource_type}.{op}",
             resource_type=audited.resource_type,
             resource_id=":".join(str(value) for value in key_values),
-            before=json_safe(row),
-            after=None,
-            op=DELETED,
+            before=whole if op == DELETED else None,
+            after=whole if op == CREATED else None,
+            op=op,
         )
         _note(pending, (model, key_values), change)
 

@@ -10,7 +10,7 @@ Bulk writes that bypass the ORM report their changes with `record`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, event, inspect, select
@@ -96,8 +96,24 @@ def _link(obj: IncidentService, _op: str) -> Change:
 
 
 def _timeline_event(obj: TimelineEvent, op: str) -> Change:
-    return _incident_part(
-        "timeline_event", obj, op, obj.incident_id, "type", "title", "source", "actor"
+    return timeline_event_change(_loaded(obj), op)
+
+
+def timeline_event_change(values: Mapping[str, Any], op: str) -> Change:
+    """The change of one timeline event, from its column values (also for events inserted
+    without the ORM, see `record`)."""
+    return Change(
+        kind="timeline_event",
+        op=op,
+        id=str(values["id"]),
+        organization_id=str(values["organization_id"]),
+        incident_id=str(values["incident_id"]),
+        data={
+            "type": values.get("type"),
+            "title": short(values.get("title")),
+            "source": values.get("source"),
+            "actor": values.get("actor"),
+        },
     )
 
 

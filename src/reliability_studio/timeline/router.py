@@ -48,10 +48,9 @@ async def add_timeline_event(
     response: Response,
 ) -> TimelineEventOut:
     """Append an event to the incident's timeline."""
-    await ensure_incident_exists(session, organization_id, incident_id)
     event = await timeline.add_event(session, organization_id, incident_id, actor, body)
     response.headers["Location"] = f"/api/incidents/{incident_id}/timeline/{event.id}"
-    return timeline.event_out(event)
+    return event
 
 
 @router.get("/{event_id}", response_model=TimelineEventOut)

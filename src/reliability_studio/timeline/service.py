@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from reliability_studio.api.problems import NotFoundError
+from reliability_studio.audit import capture as audit
 from reliability_studio.db.base import utcnow
+from reliability_studio.db.core import execute_core
+from reliability_studio.incidents.models import Incident
+from reliability_studio.live import capture as live
+from reliability_studio.live.capture import timeline_event_change
 from reliability_studio.timeline.models import TimelineEvent
 from reliability_studio.timeline.schemas import TimelineEventCreate, TimelineEventOut
 
@@ -53,22 +59,52 @@ async def add_event(
     incident_id: uuid.UUID,
     actor: str,
     data: TimelineEventCreate,
-) -> TimelineEvent:
-    """Append a caller's event to an incident's timeline (the incident must exist)."""
-    event = record_event(
-        session,
-        organization_id=organization_id,
-        incident_id=incident_id,
-        type=data.type,
-        source=data.source,
-        title=data.title,
-        description=data.description,
-        metadata=data.metadata,
-        actor=actor,
-        occurred_at=data.occurred_at,
-    )
+) -> TimelineEventOut:
+    """Append a caller's event to an incident's timeline; 404 unless the incident exists.
+
+    One statement inserts the event only if the incident is there, and the audit entry and
+    live event are reported by hand: this is the busiest write of an incident room, and the
+    separate existence check and the ORM's flush were a third of its cost (py-spy).
+    """
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "organization_id": organization_id,
+        "incident_id": incident_id,
+        "type": data.type,
+        "source": data.source,
+        "title": data.title,
+        "description": data.description,
+        "occurred_at": data.occurred_at or now,
+        "metadata": data.metadata,
+        "actor": actor,
+        "created_at": now,
+    }
+    if (await execute_core(session, APPEND_EVENT, values)).first() is None:
+        raise NotFoundError(f"incident {incident_id} does not exist")
+    audit.record_created(session, TimelineEvent, values)
+    live.record(session, timeline_event_change(values, "created"))
     await session.commit()
-    return event
+    return TimelineEventOut.model_validate(values)
+
+
+def _append_event_statement() -> ReturningInsert[tuple[uuid.UUID]]:
+    """`INSERT INTO timeline_events ... SELECT ... FROM incidents WHERE id AND organization`:
+    the event's values as typed parameters, inserted only if the incident is there."""
+    table = cast(Table, TimelineEvent.__table__)
+    names = [column.name for column in table.columns]
+    parameters = [
+        Incident.id if name == "incident_id" else bindparam(name, type_=table.c[name].type)
+        for name in names
+    ]
+    incident = select(*parameters).where(
+        Incident.id == bindparam("incident_id"),
+        Incident.organization_id == bindparam("organization_id"),
+    )
+    return insert(table).from_select(names, incident).returning(table.c.id)
+
+
+APPEND_EVENT = _append_event_statement()
 
 
 async def get_event(
