@@ -16,12 +16,12 @@ SELECT api_tokens.id, api_tokens.token_hash, api_tokens.organization_id, api_tok
     AND memberships.organization_id = api_tokens.organization_id
   LEFT OUTER JOIN service_accounts ON service_accounts.id = api_tokens.service_account_id
   WHERE api_tokens.token_hash = ':token_hash';
-SELECT EXISTS (SELECT * FROM incidents
-  WHERE incidents.id = ':incident_id' AND incidents.organization_id = ':org');
 INSERT INTO timeline_events (incident_id, type, source, title, description, occurred_at,
   metadata, actor, created_at, id, organization_id)
-  VALUES (':incident_id', 'note', 'user', 'Bench note', NULL, now(), '{}', 'owner', now(),
-  gen_random_uuid(), ':org');
+  SELECT incidents.id, 'note', 'user', 'Bench note', NULL, now(), '{}', 'owner', now(),
+  gen_random_uuid(), ':org'
+  FROM incidents WHERE incidents.id = ':incident_id' AND incidents.organization_id = ':org'
+  RETURNING timeline_events.id;
 INSERT INTO audit_entries (occurred_at, actor_kind, actor_id, actor_name, token_id, request_id,
   action, resource_type, resource_id, after, id, organization_id)
   VALUES (now(), 'user', 'u', 'owner', 't', 'r', 'timeline_event.created', 'timeline_event',
