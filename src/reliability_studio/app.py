@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +26,7 @@ from reliability_studio.api.problems import PROBLEM_MEDIA_TYPE, install_problem_
 from reliability_studio.api.security_headers import SecurityHeadersMiddleware
 from reliability_studio.audit.router import router as audit_router
 from reliability_studio.catalog.router import router as services_router
+from reliability_studio.collector import settle_after_start_up
 from reliability_studio.config import Settings
 from reliability_studio.db.engine import create_engine, create_sessionmaker
 from reliability_studio.idempotency.middleware import idempotency_key, install_idempotency
@@ -256,9 +256,5 @@ def create_served_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level)
     app = create_app(settings, bounded_shutdown=True)
-    # What start-up made (modules, the app, its routes and schemas) lives as long as the
-    # process: move it out of the collector's sight, so that full collections under load
-    # walk only what requests make. Without this, they paused a worker for tens of ms.
-    gc.collect()
-    gc.freeze()
+    settle_after_start_up()  # the collector must not pause requests (see collector.py)
     return app
