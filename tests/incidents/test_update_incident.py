@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.incidents.helpers import Clock, events_of_type, parse_time, timeline_events
 from tests.support.api import assert_problem, create_incident, create_service
@@ -469,3 +470,28 @@ def test_an_invalid_patch_is_refused_naming_the_field(
 def test_patching_an_unknown_incident_is_404(client: TestClient) -> None:
     response = client.patch(f"/api/incidents/{UNKNOWN_ID}", json={"status": "investigating"})
     assert_problem(response, 404)
+
+
+def test_a_change_without_if_match_reads_the_incident_and_its_services_in_one_statement(
+    client: TestClient,
+) -> None:
+    # Each statement is a round trip: under load, a turn of a busy event loop. With no
+    # If-Match to check first, the service's own locking read is the only one.
+    service = create_service(client, name="checkout")
+    incident = create_incident(client, service_ids=[service["id"]])
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        body = patch(client, incident["id"], commander="ana")
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+    assert body["services"] == [{"id": service["id"], "name": "checkout"}]
+    reads = [s for s in sent if s.startswith("SELECT") and "FROM incidents" in s]
+    assert len(reads) == 1
+    assert not [s for s in sent if s.startswith("SELECT") and "FROM incident_services" in s]

@@ -115,14 +115,15 @@ async def update_incident(
 ) -> IncidentOut:
     """Change an incident. A forbidden status transition answers 409 with the reason;
     a stale `If-Match` answers 412."""
-    await lock_for_write(
-        session,
-        if_match,
-        Incident,
-        Incident.id == incident_id,
-        Incident.organization_id == organization_id,
-        what=f"incident {incident_id}",
-    )
+    if if_match is not None:  # without one, the service's own locking read is enough
+        await lock_for_write(
+            session,
+            if_match,
+            Incident,
+            Incident.id == incident_id,
+            Incident.organization_id == organization_id,
+            what=f"incident {incident_id}",
+        )
     incident = await incidents.update_incident(session, organization_id, incident_id, actor, body)
     return with_etag(response, incidents.incident_out(incident))
 

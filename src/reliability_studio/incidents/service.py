@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from reliability_studio.analysis.queue import queue_run
@@ -42,6 +42,7 @@ from reliability_studio.incidents.schemas import (
     IncidentUpdate,
     ServiceRef,
 )
+from reliability_studio.live import capture as live
 from reliability_studio.notify.outbox import (
     enqueue_incident_events,
     incident_event_after_status,
@@ -114,6 +115,8 @@ async def add_incidents(
         # Evidence gathering starts with the incident, durably: a row in this transaction.
         queue_run(session, organization_id, incident.id, actor)
     await session.flush()
+    for incident, (_, services) in zip(incidents, items, strict=True):
+        live.know_services(session, incident.id, [service.id for service in services])
     # So do its notifications (the outbox): delivered whatever happens after the commit.
     await enqueue_incident_events(
         session, organization_id, [("incident.created", incident) for incident in incidents]
@@ -147,13 +150,16 @@ async def get_incident(
     *,
     for_update: bool = False,
 ) -> Incident:
-    """The incident with its services, or 404."""
-    query = select(Incident).where(
-        Incident.id == incident_id, Incident.organization_id == organization_id
+    """The incident with its services (one statement), or 404."""
+    query = (
+        select(Incident)
+        .where(Incident.id == incident_id, Incident.organization_id == organization_id)
+        .options(joinedload(Incident.services))
     )
-    if for_update:  # FOR NO KEY UPDATE: a timeline insert referring to it need not wait
-        query = query.with_for_update(key_share=True)
-    incident = await session.scalar(query.options(selectinload(Incident.services)))
+    if for_update:  # FOR NO KEY UPDATE: a timeline insert referring to it need not wait;
+        # OF incidents: the services joined in are only read
+        query = query.with_for_update(key_share=True, of=Incident)
+    incident = (await session.scalars(query)).unique().one_or_none()
     if incident is None:
         raise NotFoundError(f"incident {incident_id} does not exist")
     return incident
@@ -273,6 +279,8 @@ async def update_incident(
         await enqueue_incident_events(session, organization_id, [(event, incident)])
     elif new_severity != severity_before:
         await enqueue_incident_events(session, organization_id, [("incident.updated", incident)])
+    await session.flush()  # the links, if they changed: what the live event must name
+    live.know_services(session, incident.id, [service.id for service in incident.services])
     await session.commit()
     return incident
 

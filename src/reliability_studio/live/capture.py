@@ -10,7 +10,7 @@ Bulk writes that bypass the ORM report their changes with `record`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, event, inspect, select
@@ -29,6 +29,7 @@ from reliability_studio.timeline.models import TimelineEvent
 OUTLET_KEY = "live_outlet"
 _CHANGES_KEY = "live_changes"
 _EVENTS_KEY = "live_events"
+_KNOWN_SERVICES_KEY = "live_known_services"
 
 
 class Outlet(Protocol):
@@ -51,6 +52,18 @@ def record(session: AsyncSession | Session, change: Change) -> None:
     """Report a change written without the ORM (a bulk insert); sent if the commit is."""
     if OUTLET_KEY in session.info:
         session.info.setdefault(_CHANGES_KEY, []).append(change)
+
+
+def know_services(
+    session: AsyncSession | Session, incident_id: uuid.UUID, service_ids: Iterable[uuid.UUID]
+) -> None:
+    """Tell the commit the incident's services as this transaction has written them, so that
+    it need not look them up: a round trip, which under load is a turn of a busy event loop
+    (milliseconds) for each write of an incident. Forgotten if a later flush links or
+    unlinks a service of that incident."""
+    if OUTLET_KEY in session.info:
+        known = session.info.setdefault(_KNOWN_SERVICES_KEY, {})
+        known[str(incident_id)] = sorted(str(service_id) for service_id in service_ids)
 
 
 def _loaded(obj: object) -> dict[str, Any]:
@@ -204,6 +217,8 @@ def _collect(session: Session, _context: Any) -> None:
             extract = _EXTRACTORS.get(type(obj))
             if extract is None:
                 continue
+            if type(obj) is IncidentService:  # the services it was told are no longer all
+                session.info.get(_KNOWN_SERVICES_KEY, {}).pop(str(obj.incident_id), None)
             if op == "updated" and not session.is_modified(obj, include_collections=False):
                 continue
             change = extract(obj, op)
@@ -217,9 +232,10 @@ def _prepare(session: Session) -> None:
         return
     session.flush()  # commit flushes after this hook; the last changes must be seen too
     changes: list[Change] | None = session.info.pop(_CHANGES_KEY, None)
+    known: dict[str, list[str]] = session.info.pop(_KNOWN_SERVICES_KEY, {})
     if not changes:
         return
-    _look_up_services(session, changes)
+    _look_up_services(session, changes, known)
     session.info[_EVENTS_KEY] = to_events(changes, utcnow())
 
 
@@ -229,10 +245,15 @@ SERVICES_OF_INCIDENTS = select(IncidentService.incident_id, IncidentService.serv
 )
 
 
-def _look_up_services(session: Session, changes: list[Change]) -> None:
-    """Fill in the services of each change that belongs to an incident, as committed."""
-    wanted = {c.incident_id for c in changes if c.service_ids is None and c.incident_id}
-    services: dict[str, list[str]] = {}
+def _look_up_services(session: Session, changes: list[Change], known: dict[str, list[str]]) -> None:
+    """Fill in the services of each change that belongs to an incident, as committed (or as
+    `know_services` was told: `known`)."""
+    services = dict(known)
+    wanted = {
+        c.incident_id
+        for c in changes
+        if c.service_ids is None and c.incident_id and c.incident_id not in services
+    }
     if wanted:
         ids = [uuid.UUID(i) for i in wanted]
         rows = session.connection().execute(SERVICES_OF_INCIDENTS, {"incident_ids": ids})
@@ -254,3 +275,4 @@ def _send(session: Session) -> None:
 def _forget(session: Session) -> None:
     session.info.pop(_CHANGES_KEY, None)
     session.info.pop(_EVENTS_KEY, None)
+    session.info.pop(_KNOWN_SERVICES_KEY, None)
