@@ -6,12 +6,12 @@ Two things made the collector a pause in the middle of requests (measured with
 - Full collections walked everything start-up made (modules, the app, its routes and
   schemas, about 170,000 objects) and freed nothing. Freezing moves them out of its sight.
 - With the default young-generation threshold (700 net new objects), the objects of the
-  requests in flight were collected, survived, and were promoted again and again: about
-  100 young and 10 middle collections a second per worker, and a full one (10 to 25 ms, the
-  event loop stopped) every 2 s. At 10,000, a young collection is a rare event (30 in
-  over a minute of load), the promotions that trigger full ones stop, and the collector's
-  share of a worker's time fell from about 3.5% to under 0.5%. Cyclic garbage still goes:
-  each young collection holds at most 10,000 objects (a few ms).
+  requests in flight were collected, survived and were promoted again and again: about 50
+  young and 5 middle collections a second per worker, and a full one (8 to 25 ms, the
+  event loop stopped) every 2 to 3 s; in all about 3% of a worker's time. At 10,000, a
+  young collection is rare (a few a minute), nothing is promoted often enough to trigger a
+  full one (none after start-up in the same load), and cyclic garbage still goes: a young
+  collection looks at 10,000 objects at most.
 """
 
 from __future__ import annotations
