@@ -49,5 +49,4 @@ INSERT INTO audit_entries (occurred_at, actor_kind, actor_id, actor_name, token_
   ':incident_id', '{"service_id": "s2"}', gen_random_uuid(), ':org'),
   (now(), 'user', 'u', 'owner', 't', 'r', 'timeline_event.created', 'timeline_event',
   ':incident_id', '{"type": "incident_created"}', gen_random_uuid(), ':org');
-SELECT incident_id, service_id FROM incident_services WHERE incident_id IN (':incident_id');
 COMMIT;
