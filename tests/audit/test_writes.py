@@ -252,6 +252,47 @@ def test_opening_an_incident_records_it_its_service_links_and_its_first_event_in
     )
 
 
+def test_opening_an_incident_records_the_whole_rows_of_it_its_link_and_its_event(
+    client: TestClient,
+) -> None:
+    # PostgreSQL writes them in one statement, SQLite through the ORM: the same entries.
+    service = _service(client, {})
+    body = {"title": "Checkout down", "severity": "high", "service_ids": [service["id"]]}
+    incident = post(client, INCIDENTS, body, **as_actor("alice", "req-whole"))
+
+    after = {e["resource_type"]: e["after"] for e in audit_entries(client, request_id="req-whole")}
+    assert after["incident"] == {
+        "id": incident["id"],
+        "organization_id": incident["organization_id"],
+        "title": "Checkout down",
+        "description": None,
+        "severity": "high",
+        "status": "open",
+        "root_cause": None,
+        "commander": None,
+        "acknowledged_at": None,
+        "resolved_at": None,
+        "closed_at": None,
+        "created_at": after["incident"]["created_at"],
+        "updated_at": after["incident"]["created_at"],
+        "version": 1,
+    }
+    assert after["incident_service"] == {
+        "incident_id": incident["id"],
+        "service_id": service["id"],
+        "organization_id": incident["organization_id"],
+        "created_at": after["incident_service"]["created_at"],
+    }
+    assert set(after["timeline_event"]) == {
+        "id", "organization_id", "incident_id", "type", "source", "title", "description",
+        "occurred_at", "metadata", "actor", "created_at",
+    }  # fmt: skip
+    assert after["timeline_event"]["metadata"] == {
+        "severity": "high",
+        "service_ids": [service["id"]],
+    }
+
+
 def test_an_incident_update_flushed_in_several_steps_is_one_entry_with_every_changed_field(
     client: TestClient,
 ) -> None:

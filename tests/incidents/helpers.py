@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pytest
 from fastapi import FastAPI
@@ -12,9 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from reliability_studio.db.base import Base
+from reliability_studio.incidents import create_pg
 from reliability_studio.incidents import service as incidents_service
 from reliability_studio.tasks import service as tasks_service
 from reliability_studio.timeline import service as timeline_service
+
+M = TypeVar("M", bound=Base)
 
 
 @dataclass
@@ -34,7 +37,7 @@ class Clock:
 def install_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Freeze `utcnow` of the incident, timeline and task services at 2030-01-01T12:00Z."""
     clock = Clock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
-    for module in (incidents_service, timeline_service, tasks_service):
+    for module in (incidents_service, create_pg, timeline_service, tasks_service):
         monkeypatch.setattr(module, "utcnow", clock)
     return clock
 
@@ -69,3 +72,15 @@ def count_rows(client: TestClient, model: type[Base]) -> int:
 
     assert client.portal is not None, "use the client inside its context manager"
     return client.portal.call(count)
+
+
+def rows_of(client: TestClient, model: type[M]) -> list[M]:
+    """Every row of the table of `model`, read straight from the app's database."""
+    app = cast(FastAPI, client.app)
+
+    async def read() -> list[M]:
+        async with app.state.sessionmaker() as session:
+            return list((await session.scalars(select(model))).all())
+
+    assert client.portal is not None, "use the client inside its context manager"
+    return client.portal.call(read)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from reliability_studio.analysis.models import AnalysisRun
 from reliability_studio.db.models import Incident, IncidentService, TimelineEvent
-from tests.incidents.helpers import Clock, count_rows, events_of_type, parse_time
+from tests.incidents.helpers import Clock, count_rows, events_of_type, parse_time, rows_of
 from tests.support.api import assert_problem, create_incident, create_service
 
 UNKNOWN_ID = "00000000-0000-4000-8000-00000000dead"
+WRITTEN_AT_CREATION = ("incidents", "incident_services", "timeline_events", "analysis_runs")
 
 
 def test_creating_an_incident_with_the_seed_body_answers_201_with_location(
@@ -150,6 +154,7 @@ def test_an_unknown_service_id_is_refused_naming_its_position_and_nothing_is_cre
     assert count_rows(client, Incident) == 0
     assert count_rows(client, IncidentService) == 0
     assert count_rows(client, TimelineEvent) == 0
+    assert count_rows(client, AnalysisRun) == 0
 
 
 def test_a_service_id_given_twice_is_linked_once(client: TestClient) -> None:
@@ -247,3 +252,43 @@ def test_get_with_an_id_that_is_not_a_uuid_is_422_naming_the_path_parameter(
     client: TestClient,
 ) -> None:
     assert_problem(client.get("/api/incidents/not-a-uuid"), 422, "incident_id")
+
+
+def test_a_new_incident_queues_a_pending_evidence_run_requested_by_its_actor(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/api/incidents", json={"title": "Checkout down"}, headers={"X-Actor": "ana"}
+    )
+    assert response.status_code == 201, response.text
+    incident = response.json()
+    [run] = rows_of(client, AnalysisRun)
+    assert str(run.incident_id) == incident["id"]
+    assert (run.status, run.requested_by) == ("pending", "ana")
+    assert run.attempts == 0
+    assert timedelta(0) <= run.due_at - parse_time(incident["created_at"]) < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+def test_on_postgresql_the_incident_its_links_event_and_run_are_one_statement(
+    client: TestClient,
+) -> None:
+    # Each statement is a round trip; under load, a turn of a busy event loop (create_pg.py).
+    first, second = create_service(client), create_service(client)
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        incident = create_incident(client, service_ids=[first["id"], second["id"]])
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+    assert len(incident["services"]) == 2
+    writes = [s for s in sent if "INSERT INTO" in s and "audit_entries" not in s]
+    assert len(writes) == 1
+    assert all(f"INSERT INTO {table}" in writes[0] for table in WRITTEN_AT_CREATION)
+    assert not [s for s in sent if s.startswith("SELECT services.")]

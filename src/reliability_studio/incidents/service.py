@@ -26,6 +26,7 @@ from reliability_studio.audit import capture as audit
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
 from reliability_studio.db.core import execute_core
+from reliability_studio.incidents.create_pg import open_incident
 from reliability_studio.incidents.lifecycle import (
     LifecycleTimes,
     Severity,
@@ -56,8 +57,12 @@ async def create_incident(
     """Open an incident linked to `service_ids`, with its `incident_created` timeline event.
 
     The incident, its links and its first event are committed together or not at all.
+    On PostgreSQL they are written in one statement (see `create_pg.py`).
     """
-    incident = await add_incident(session, organization_id, actor, data)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        incident = await open_incident(session, organization_id, actor, data)
+    else:
+        incident = await add_incident(session, organization_id, actor, data)
     await session.commit()
     return incident
 

@@ -94,7 +94,27 @@ def _incident_part(kind: str, obj: Any, op: str, incident_id: uuid.UUID, *fields
 
 
 def _incident(obj: Incident, op: str) -> Change:
-    return _incident_part("incident", obj, op, obj.id, "title", "status", "severity")
+    # The key and tenant read as attributes: a flush hook's object may have them expired.
+    return incident_change(
+        {**_loaded(obj), "id": obj.id, "organization_id": obj.organization_id}, op
+    )
+
+
+def incident_change(values: Mapping[str, Any], op: str) -> Change:
+    """The change of one incident, from its column values (also for incidents written
+    without the ORM, see `record`)."""
+    return Change(
+        kind="incident",
+        op=op,
+        id=str(values["id"]),
+        organization_id=str(values["organization_id"]),
+        incident_id=str(values["id"]),
+        data={
+            "title": short(values.get("title")),
+            "status": values.get("status"),
+            "severity": values.get("severity"),
+        },
+    )
 
 
 def _link(obj: IncidentService, _op: str) -> Change:
