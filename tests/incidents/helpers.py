@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -9,7 +11,7 @@ from typing import Any, TypeVar, cast
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from reliability_studio.db.base import Base
 from reliability_studio.incidents import create_pg
@@ -84,3 +86,20 @@ def rows_of(client: TestClient, model: type[M]) -> list[M]:
 
     assert client.portal is not None, "use the client inside its context manager"
     return client.portal.call(read)
+
+
+@contextmanager
+def statements_sent(client: TestClient) -> Iterator[list[str]]:
+    """Every SQL statement the app sends while the block runs, whitespace collapsed: each
+    is a round trip, which under load is a turn of a busy event loop."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    engine = cast(FastAPI, client.app).state.engine
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)

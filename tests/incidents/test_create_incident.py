@@ -8,11 +8,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from reliability_studio.analysis.models import AnalysisRun
 from reliability_studio.db.models import Incident, IncidentService, TimelineEvent
-from tests.incidents.helpers import Clock, count_rows, events_of_type, parse_time, rows_of
+from tests.incidents.helpers import (
+    Clock,
+    count_rows,
+    events_of_type,
+    parse_time,
+    rows_of,
+    statements_sent,
+)
 from tests.support.api import assert_problem, create_incident, create_service
 
 UNKNOWN_ID = "00000000-0000-4000-8000-00000000dead"
@@ -273,19 +279,9 @@ def test_a_new_incident_queues_a_pending_evidence_run_requested_by_its_actor(
 def test_on_postgresql_the_incident_its_links_event_and_run_are_one_statement(
     client: TestClient,
 ) -> None:
-    # Each statement is a round trip; under load, a turn of a busy event loop (create_pg.py).
     first, second = create_service(client), create_service(client)
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(" ".join(statement.split()))
-
-    engine = client.app.state.engine  # type: ignore[attr-defined]
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(client) as sent:
         incident = create_incident(client, service_ids=[first["id"], second["id"]])
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     assert len(incident["services"]) == 2
     writes = [s for s in sent if "INSERT INTO" in s and "audit_entries" not in s]

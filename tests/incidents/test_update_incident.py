@@ -6,9 +6,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
-from tests.incidents.helpers import Clock, events_of_type, parse_time, timeline_events
+from tests.incidents.helpers import (
+    Clock,
+    events_of_type,
+    parse_time,
+    statements_sent,
+    timeline_events,
+)
 from tests.support.api import assert_problem, create_incident, create_service
 
 UNKNOWN_ID = "00000000-0000-4000-8000-00000000dead"
@@ -475,21 +480,11 @@ def test_patching_an_unknown_incident_is_404(client: TestClient) -> None:
 def test_a_change_without_if_match_reads_the_incident_and_its_services_in_one_statement(
     client: TestClient,
 ) -> None:
-    # Each statement is a round trip: under load, a turn of a busy event loop. With no
-    # If-Match to check first, the service's own locking read is the only one.
+    # With no If-Match to check first, the service's own locking read is the only one.
     service = create_service(client, name="checkout")
     incident = create_incident(client, service_ids=[service["id"]])
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(" ".join(statement.split()))
-
-    engine = client.app.state.engine  # type: ignore[attr-defined]
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(client) as sent:
         body = patch(client, incident["id"], commander="ana")
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     assert body["services"] == [{"id": service["id"], "name": "checkout"}]
     reads = [s for s in sent if s.startswith("SELECT") and "FROM incidents" in s]

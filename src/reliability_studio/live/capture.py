@@ -77,44 +77,38 @@ def _changed(obj: object, *names: str) -> bool:
     return any(state.attrs[name].history.has_changes() for name in names)
 
 
-def _incident_part(kind: str, obj: Any, op: str, incident_id: uuid.UUID, *fields: str) -> Change:
-    """The change of a resource of one incident (the incident itself included)."""
-    values = _loaded(obj)
+def _incident_part(
+    kind: str, values: Mapping[str, Any], op: str, incident_key: str, *fields: str
+) -> Change:
+    """The change of a resource of one incident (the incident itself included), from its
+    column values; `incident_key` names the column holding the incident's id."""
     data = {name: values.get(name) for name in fields}
     if "title" in data:
         data["title"] = short(data["title"])
     return Change(
         kind=kind,
         op=op,
-        id=str(obj.id),
-        organization_id=str(obj.organization_id),
-        incident_id=str(incident_id),
+        id=str(values["id"]),
+        organization_id=str(values["organization_id"]),
+        incident_id=str(values[incident_key]),
         data=data,
     )
 
 
+def _keyed(obj: Any) -> dict[str, Any]:
+    """The loaded values of `obj`, with its key and tenant read as attributes: a flush
+    hook's object may have them expired."""
+    return {**_loaded(obj), "id": obj.id, "organization_id": obj.organization_id}
+
+
 def _incident(obj: Incident, op: str) -> Change:
-    # The key and tenant read as attributes: a flush hook's object may have them expired.
-    return incident_change(
-        {**_loaded(obj), "id": obj.id, "organization_id": obj.organization_id}, op
-    )
+    return incident_change(_keyed(obj), op)
 
 
 def incident_change(values: Mapping[str, Any], op: str) -> Change:
     """The change of one incident, from its column values (also for incidents written
     without the ORM, see `record`)."""
-    return Change(
-        kind="incident",
-        op=op,
-        id=str(values["id"]),
-        organization_id=str(values["organization_id"]),
-        incident_id=str(values["id"]),
-        data={
-            "title": short(values.get("title")),
-            "status": values.get("status"),
-            "severity": values.get("severity"),
-        },
-    )
+    return _incident_part("incident", values, op, "id", "title", "status", "severity")
 
 
 def _link(obj: IncidentService, _op: str) -> Change:
@@ -129,29 +123,20 @@ def _link(obj: IncidentService, _op: str) -> Change:
 
 
 def _timeline_event(obj: TimelineEvent, op: str) -> Change:
-    return timeline_event_change(_loaded(obj), op)
+    return timeline_event_change({**_keyed(obj), "incident_id": obj.incident_id}, op)
 
 
 def timeline_event_change(values: Mapping[str, Any], op: str) -> Change:
     """The change of one timeline event, from its column values (also for events inserted
     without the ORM, see `record`)."""
-    return Change(
-        kind="timeline_event",
-        op=op,
-        id=str(values["id"]),
-        organization_id=str(values["organization_id"]),
-        incident_id=str(values["incident_id"]),
-        data={
-            "type": values.get("type"),
-            "title": short(values.get("title")),
-            "source": values.get("source"),
-            "actor": values.get("actor"),
-        },
+    return _incident_part(
+        "timeline_event", values, op, "incident_id", "type", "title", "source", "actor"
     )
 
 
 def _task(obj: IncidentTask, op: str) -> Change:
-    return _incident_part("task", obj, op, obj.incident_id, "title", "status", "assignee")
+    values = {**_keyed(obj), "incident_id": obj.incident_id}
+    return _incident_part("task", values, op, "incident_id", "title", "status", "assignee")
 
 
 def alert_change(
