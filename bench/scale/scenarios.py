@@ -22,6 +22,7 @@ from tests.support.postgres import PostgresServer, free_port
 from tests.support.served import COMMAND, ServedProcess, environment, serving_within
 
 import reliability_studio
+from bench.scale import growth
 from bench.scale.wrk import Ids, Load, run_wrk
 from reliability_studio.api.pagination import encode_cursor
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
@@ -84,12 +85,13 @@ def run_all(
         figures["mixed"] = run_wrk(url + "/", "mixed", load, token=token, ids=ids)
         figures["mixed_latency"] = run_wrk(url + "/", "mixed", latency_load, token=token, ids=ids)
         figures["peak_rss_mb"] = worker_peak_rss_mb(server)
-    settings = server_settings(postgres, "scale_small", workers, token)
-    with serving_within(scratch, START_TIMEOUT, settings) as server:
-        run_wrk(server.base_url + LIST_PATH, None, Load(load.connections, 2, 2), token=token)
-        figures["list_latency_10k"] = run_wrk(
-            server.base_url + LIST_PATH, None, latency_load, token=token
-        )
+        small_settings = server_settings(postgres, "scale_small", workers, token)
+        small_scratch = scratch / "small"  # a log of its own
+        small_scratch.mkdir(exist_ok=True)
+        with serving_within(small_scratch, START_TIMEOUT, small_settings) as small:
+            small_list = small.base_url + LIST_PATH
+            run_wrk(small_list, None, Load(load.connections, 2, 2), token=token)  # warm-up
+            figures["growth"] = growth.alternate(url + LIST_PATH, small_list, latency_load, token)
     figures["startup_seconds"] = startup_seconds(scratch)
     return figures
 

@@ -87,17 +87,20 @@ def markdown_table(result: dict[str, Any]) -> str:
             "p99 <= 50 ms",
             calm["latency_ms"]["p99"] <= 50,
         )
-    big, small = (
-        s["list_latency_1m"]["latency_ms"]["p50"],
-        s["list_latency_10k"]["latency_ms"]["p50"],
-    )
+    if "growth" in s:  # alternated rounds, since 2026-11-27 evening (see growth.py)
+        big, small, ratio = s["growth"]["big_p50"], s["growth"]["small_p50"], s["growth"]["ratio"]
+        how = f"medians of {len(s['growth']['rounds'])} alternated rounds, 8 connections"
+    else:
+        big = s["list_latency_1m"]["latency_ms"]["p50"]
+        small = s["list_latency_10k"]["latency_ms"]["p50"]
+        ratio, how = big / small, "8 connections"
     data = result["data"]
     add(
         f"cost growth: the list at {data['small_incidents']:,} vs {data['incidents']:,}",
-        f"p50 ratio {big / small:.2f}",
-        f"{small:.2f} ms vs {big:.2f} ms (8 connections)",
+        f"p50 ratio {ratio:.2f}",
+        f"{small:.2f} ms vs {big:.2f} ms ({how})",
         "<= 1.5x",
-        big / small <= 1.5,
+        ratio <= 1.5,
     )
     one, deep = s["page_1"]["latency_ms"]["p50"], s["page_deep"]["latency_ms"]["p50"]
     page = f"{s['deep_page']:,}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from bench.scale import limits
+from bench.scale import growth, limits
 from bench.scale.scenarios import ORG, _deep_cursor, _write_ids
 from bench.scale.seed import Size, seed
 from bench.scale.wrk import Load, run_wrk
@@ -147,3 +147,28 @@ def test_the_get_floor_answers_the_get_scenario_with_incidents(
     figures = limits.get_floor(postgres_server, seeded, ORG, 1, Load(2, 1, 1), ids)
     assert figures["requests"] > 0
     assert figures["non_2xx_or_failed"] == 0
+
+
+def test_growth_alternates_the_two_servers_in_rounds_and_reports_medians(
+    server: ServedProcess,
+) -> None:
+    # The same server twice (a different page size each), 3 rounds of 1 s: the harness's
+    # alternation and its figures, not the data's size, are what this checks.
+    big = server.base_url + "/api/incidents?limit=50"
+    small = server.base_url + "/api/incidents?limit=5"
+    figures = growth.alternate(big, small, Load(4, 1, 3), token=None)
+    assert len(figures["rounds"]) == growth.ROUNDS
+    assert all(r["big_p50"] > 0 and r["small_p50"] > 0 for r in figures["rounds"])
+    ratios = sorted(r["big_p50"] / r["small_p50"] for r in figures["rounds"])
+    assert figures["ratio"] == ratios[1]
+
+
+def test_growth_takes_the_median_of_the_rounds_ratios_not_the_ratio_of_medians() -> None:
+    rounds = [
+        {"big_p50": 20.0, "small_p50": 10.0},  # a slow moment for both: ratio 2
+        {"big_p50": 11.0, "small_p50": 10.0},
+        {"big_p50": 12.0, "small_p50": 12.0},
+    ]
+    figures = growth.summarize(rounds)
+    assert (figures["big_p50"], figures["small_p50"]) == (12.0, 10.0)
+    assert figures["ratio"] == 1.1
