@@ -13,9 +13,11 @@ Pure logic, no I/O. The rules, as documented in the README:
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["critical", "high", "medium", "low"]
 Status = Literal["open", "investigating", "identified", "monitoring", "resolved", "closed"]
@@ -84,3 +86,12 @@ def seconds_between(start: datetime, end: datetime | None) -> float | None:
     if end is None:
         return None
     return round((end - start).total_seconds(), 3)
+
+
+def opening_event(severity: str, service_ids: Sequence[uuid.UUID]) -> tuple[str, dict[str, Any]]:
+    """The title and metadata of an incident's `incident_created` timeline event, whichever
+    path (the ORM's, or PostgreSQL's single statement) writes it."""
+    return (
+        f"Incident opened with severity {severity}",
+        {"severity": severity, "service_ids": [str(service_id) for service_id in service_ids]},
+    )

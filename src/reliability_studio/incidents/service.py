@@ -31,6 +31,7 @@ from reliability_studio.incidents.lifecycle import (
     LifecycleTimes,
     Severity,
     Status,
+    opening_event,
     seconds_between,
     times_after_transition,
     transition_refusal,
@@ -106,15 +107,16 @@ async def add_incidents(
     await session.flush()  # the incident rows must exist before their links
     for incident, (data, services) in zip(incidents, items, strict=True):
         _link_services(session, incident, list(services))
+        title, metadata = opening_event(data.severity, [service.id for service in services])
         record_event(
             session,
             organization_id=organization_id,
             incident_id=incident.id,
             type="incident_created",
-            title=f"Incident opened with severity {data.severity}",
+            title=title,
             actor=actor,
             occurred_at=now,
-            metadata={"severity": data.severity, "service_ids": [str(s.id) for s in services]},
+            metadata=metadata,
         )
         set_committed_value(incident, "services", sorted(services, key=lambda s: s.name))
         # Evidence gathering starts with the incident, durably: a row in this transaction.
