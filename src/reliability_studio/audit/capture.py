@@ -144,10 +144,12 @@ def record(
     )
 
 
-def record_created(session: AsyncSession | Session, model: type, row: Mapping[str, Any]) -> None:
-    """Audit a row of an audited table inserted without the ORM (`row`: every column, by
+def record_created(
+    session: AsyncSession | Session, model: type, rows: Iterable[Mapping[str, Any]]
+) -> None:
+    """Audit rows of an audited table inserted without the ORM (each row: every column, by
     column name), as the ORM's creations are. Does nothing outside an API request."""
-    _record_core_write(session, model, [row], CREATED)
+    _record_core_write(session, model, rows, CREATED)
 
 
 def record_deleted(

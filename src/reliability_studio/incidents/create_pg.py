@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, text
@@ -29,6 +28,7 @@ from reliability_studio.audit import capture as audit
 from reliability_studio.catalog.models import Service
 from reliability_studio.db.base import utcnow
 from reliability_studio.db.core import execute_core
+from reliability_studio.incidents.lifecycle import opening_event
 from reliability_studio.incidents.models import Incident, IncidentService
 from reliability_studio.incidents.schemas import IncidentCreate
 from reliability_studio.live import capture as live
@@ -98,7 +98,7 @@ async def open_incident(
     now = utcnow()
     service_ids = list(dict.fromkeys(data.service_ids))
     incident_id, event_id = uuid.uuid4(), uuid.uuid4()
-    event_metadata = {"severity": data.severity, "service_ids": [str(s) for s in service_ids]}
+    event_title, event_metadata = opening_event(data.severity, service_ids)
     parameters = {
         "id": incident_id,
         "organization_id": organization_id,
@@ -111,7 +111,7 @@ async def open_incident(
         "service_ids": service_ids,
         "event_id": event_id,
         "source": SYSTEM_SOURCE,
-        "event_title": f"Incident opened with severity {data.severity}",
+        "event_title": event_title,
         "event_metadata": event_metadata,
         "actor": actor,
         "run_id": uuid.uuid4(),
@@ -123,7 +123,7 @@ async def open_incident(
             raise UnprocessableError(
                 f"service {service_id} does not exist", field=f"service_ids.{position}"
             )
-    incident = _incident(parameters, now)
+    incident = _incident(parameters)
     services = [Service(id=row.id, organization_id=organization_id, name=row.name) for row in rows]
     set_committed_value(incident, "services", services)
     _report(session, incident, parameters, service_ids)
@@ -131,7 +131,7 @@ async def open_incident(
     return incident
 
 
-def _incident(parameters: dict[str, Any], now: datetime) -> Incident:
+def _incident(parameters: dict[str, Any]) -> Incident:
     """The incident as written, detached: what the response and the outbox read."""
     return Incident(
         id=parameters["id"],
@@ -142,8 +142,8 @@ def _incident(parameters: dict[str, Any], now: datetime) -> Incident:
         status="open",
         root_cause=parameters["root_cause"],
         commander=parameters["commander"],
-        created_at=now,
-        updated_at=now,
+        created_at=parameters["now"],
+        updated_at=parameters["now"],
         acknowledged_at=None,
         resolved_at=None,
         closed_at=None,
@@ -163,15 +163,17 @@ def _report(
         column.name: getattr(incident, column.name)
         for column in cast(Table, Incident.__table__).columns
     }
-    audit.record_created(session, Incident, incident_row)
-    for service_id in service_ids:
-        link = {
+    audit.record_created(session, Incident, [incident_row])
+    links = [
+        {
             "incident_id": incident.id,
             "service_id": service_id,
             "created_at": now,
             "organization_id": organization_id,
         }
-        audit.record_created(session, IncidentService, link)
+        for service_id in service_ids
+    ]
+    audit.record_created(session, IncidentService, links)
     event_row = {
         "id": parameters["event_id"],
         "organization_id": organization_id,
@@ -185,7 +187,7 @@ def _report(
         "actor": parameters["actor"],
         "created_at": now,
     }
-    audit.record_created(session, TimelineEvent, event_row)
+    audit.record_created(session, TimelineEvent, [event_row])
     live.record(session, incident_change(incident_row, "created"))
     live.record(session, timeline_event_change(event_row, "created"))
     live.know_services(session, incident.id, service_ids)

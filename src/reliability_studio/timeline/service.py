@@ -82,7 +82,7 @@ async def add_event(
     }
     if (await execute_core(session, APPEND_EVENT, values)).first() is None:
         raise NotFoundError(f"incident {incident_id} does not exist")
-    audit.record_created(session, TimelineEvent, values)
+    audit.record_created(session, TimelineEvent, [values])
     live.record(session, timeline_event_change(values, "created"))
     await session.commit()
     return TimelineEventOut.model_validate(values)
