@@ -252,8 +252,8 @@ SERVICES_OF_INCIDENTS = select(IncidentService.incident_id, IncidentService.serv
 
 def _look_up_services(session: Session, changes: list[Change], known: dict[str, list[str]]) -> None:
     """Fill in the services of each change that belongs to an incident, as committed (or as
-    `know_services` was told: `known`)."""
-    services = dict(known)
+    `know_services` was told: `known`, which this fills in)."""
+    services = known
     wanted = {
         c.incident_id
         for c in changes
