@@ -87,13 +87,9 @@ def markdown_table(result: dict[str, Any]) -> str:
             "p99 <= 50 ms",
             calm["latency_ms"]["p99"] <= 50,
         )
-    if "growth" in s:  # alternated rounds, since 2026-11-27 evening (see growth.py)
-        big, small, ratio = s["growth"]["big_p50"], s["growth"]["small_p50"], s["growth"]["ratio"]
-        how = f"medians of {len(s['growth']['rounds'])} alternated rounds, 8 connections"
-    else:
-        big = s["list_latency_1m"]["latency_ms"]["p50"]
-        small = s["list_latency_10k"]["latency_ms"]["p50"]
-        ratio, how = big / small, "8 connections"
+    grown = s["growth"]  # alternated rounds (see growth.py)
+    big, small, ratio = grown["big_p50"], grown["small_p50"], grown["ratio"]
+    how = f"medians of {len(grown['rounds'])} alternated rounds, 8 connections"
     data = result["data"]
     add(
         f"cost growth: the list at {data['small_incidents']:,} vs {data['incidents']:,}",
