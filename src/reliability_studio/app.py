@@ -36,6 +36,7 @@ from reliability_studio.identity.permissions import PUBLIC, requirement
 from reliability_studio.identity.router import router as identity_router
 from reliability_studio.identity.routes import unlisted_routes
 from reliability_studio.identity.throttle import AuthThrottle
+from reliability_studio.identity.token_cache import TokenCache, install_forgetting
 from reliability_studio.incidents.router import router as incidents_router
 from reliability_studio.live.bus import PostgresBus, build_bus
 from reliability_studio.live.capture import install as install_live_capture
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, bounded_shutdown: bool = Fal
             settings.prometheus_url, timeout_seconds=3.0, attempts=1
         )
         background: list[asyncio.Task[None]] = []
+        hub = None
         if settings.live_enabled:
             hub = Hub(
                 settings.live_client_buffer,
@@ -97,11 +99,19 @@ def create_app(settings: Settings | None = None, *, bounded_shutdown: bool = Fal
             )
             metrics.live_clients.set_function(lambda: hub.client_count)
             app.state.live_hub = hub
-            bus = build_bus(settings.database, hub, settings.live_publish_interval_seconds)
+        # On PostgreSQL the bus's connection also hears of credential changes, which the
+        # token cache needs whether live updates are on or not.
+        token_cache = TokenCache() if settings.database.backend == "postgresql" else None
+        app.state.token_cache = token_cache
+        watchers = [token_cache] if token_cache is not None else []
+        bus = build_bus(settings.database, hub, settings.live_publish_interval_seconds, watchers)
+        if hub is not None:
             install_live_capture(app.state.sessionmaker, bus)
-            if isinstance(bus, PostgresBus):
-                app.state.live_bus = bus
-                background.append(asyncio.create_task(bus.run_forever(), name="live-bus"))
+        if isinstance(bus, PostgresBus):
+            app.state.live_bus = bus
+            background.append(asyncio.create_task(bus.run_forever(), name="live-bus"))
+        if token_cache is not None:
+            install_forgetting(app.state.sessionmaker, token_cache)
         if settings.slo_engine_enabled:
             scheduler = SLOScheduler(app.state.sessionmaker, app.state.prometheus, settings)
             background.append(asyncio.create_task(scheduler.run_forever(), name="slo-scheduler"))

@@ -74,3 +74,60 @@ async def _listener_pid(settings: Settings) -> int | None:
         "SELECT pid FROM pg_stat_activity WHERE application_name = 'reliability-studio-live'",
     )
     return pid
+
+
+class RecordingWatcher:
+    """A watcher that writes down what the bus told it."""
+
+    channel = "test_watch"
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+        self._told = asyncio.Event()
+
+    def heard(self) -> None:
+        self._tell("heard")
+
+    def listening(self) -> None:
+        self._tell("listening")
+
+    def deaf(self) -> None:
+        self._tell("deaf")
+
+    def _tell(self, what: str) -> None:
+        self.told.append(what)
+        self._told.set()
+
+    async def told_times(self, what: str, times: int) -> None:
+        """Wait until the bus has said `what` `times` times."""
+        while self.told.count(what) < times:
+            self._told.clear()
+            await asyncio.wait_for(self._told.wait(), RECONNECT_BOUND_SECONDS)
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+def test_a_watcher_hears_its_channel_and_is_told_when_it_is_deaf_and_listening_again(
+    settings: Settings,
+) -> None:
+    told = asyncio.run(_watch_through_a_reconnect(settings))
+    # A lost connection may be reported twice (as it dies, and as the bus lets it go).
+    collapsed = [what for n, what in enumerate(told) if n == 0 or told[n - 1] != what]
+    assert collapsed == ["listening", "heard", "deaf", "listening", "heard", "deaf"]
+
+
+async def _watch_through_a_reconnect(settings: Settings) -> list[str]:
+    watcher = RecordingWatcher()
+    bus = PostgresBus(settings.database, None, interval=0.001, watchers=[watcher])
+    running = asyncio.create_task(bus.run_forever())
+    try:
+        for round_number in (1, 2):
+            await watcher.told_times("listening", round_number)
+            await fetch_value(settings, "SELECT pg_notify('test_watch', '')")
+            await watcher.told_times("heard", round_number)
+            if round_number == 1:
+                await _terminate_listener(settings)
+                await watcher.told_times("deaf", 1)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    return watcher.told

@@ -24,6 +24,7 @@ from reliability_studio.db.base import utcnow
 from reliability_studio.db.core import execute_core
 from reliability_studio.identity.models import ApiToken, Membership, ServiceAccount, User
 from reliability_studio.identity.roles import lower
+from reliability_studio.identity.token_cache import TokenCache
 from reliability_studio.identity.tokens import TOKEN_PREFIX, hash_token, same_hash
 from reliability_studio.organizations.models import DEFAULT_ORGANIZATION_ID
 
@@ -118,18 +119,26 @@ TOKEN_OWNER = (
 )
 
 
-async def principal_from_token(session: AsyncSession, token: str) -> Principal:
-    """The principal of an API token; 401 if it does not hold. One query: the token with
-    its owner (a user and their membership, or a service account)."""
-    found = (await execute_core(session, TOKEN_OWNER, {"token_hash": hash_token(token)})).first()
-    now = utcnow()
+async def principal_from_token(
+    session: AsyncSession, token: str, cache: TokenCache | None = None
+) -> Principal:
+    """The principal of an API token; 401 if it does not hold. One query, the token with
+    its owner (a user and their membership, or a service account), unless `cache` still
+    holds its row: the checks below are made at every use all the same."""
+    token_hash = hash_token(token)
+    cached = cache.get(token_hash) if cache is not None else None
+    ticket = cache.ticket() if cache is not None else None
+    found = cached or (await execute_core(session, TOKEN_OWNER, {"token_hash": token_hash})).first()
     if found is None or not same_hash(found.token_hash, token):
         raise _refused("the token is not valid")
+    now = utcnow()
     if found.revoked_at is not None:
         raise _refused("the token has been revoked")
     if found.expires_at is not None and found.expires_at <= now:
         raise _refused("the token has expired")
     principal = _owner_of(found)
+    if cache is not None and cached is None:
+        cache.keep(ticket, token_hash, found)
     if USE_MARKS.due(found.id, found.last_used_at, now):
         # Bookkeeping, as in the audit log: using a token does not give it a new version
         # (ETag), or every use would make a revocation's If-Match stale.

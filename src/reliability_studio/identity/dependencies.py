@@ -134,7 +134,8 @@ async def authenticate(connection: HTTPConnection, session: AsyncSession) -> Pri
     throttle.check(address)
     try:
         if (token := bearer_token(connection)) is not None:
-            return await principal_from_token(session, token)
+            cache = getattr(connection.app.state, "token_cache", None)
+            return await principal_from_token(session, token, cache)
         if (cookie := read_session_cookie(connection.cookies)) is not None:
             signed_in = await principal_from_session(session, cookie, settings)
             if signed_in is None:

@@ -10,13 +10,17 @@ commits are sent together every `interval` seconds, on a connection of their own
 commits on PostgreSQL's notify lock. The stream is a signal, not the system of record:
 an event in flight when its process dies is lost, and after any gap (the listener
 reconnected) clients are told to `resync`, that is to fetch the current state again.
+
+Other parts of the process may listen on the same connection (`Watcher`): the token cache
+hears there that credentials changed, and is told whenever it might not hear.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -36,6 +40,21 @@ RECONNECT_MAX_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 
 
+class Watcher(Protocol):
+    """A listener to one channel, which must know when it might miss a notification."""
+
+    channel: str
+
+    def heard(self) -> None:
+        """A notification came on `channel`."""
+
+    def listening(self) -> None:
+        """Listening (again): every notification from now on will be heard."""
+
+    def deaf(self) -> None:
+        """The connection is lost: notifications may go unheard until `listening`."""
+
+
 class LocalBus:
     """The single-process bus: events go to this process's hub at once."""
 
@@ -50,10 +69,17 @@ class LocalBus:
 class PostgresBus:
     """NOTIFY the events of this process; LISTEN for everyone's when it has a hub."""
 
-    def __init__(self, database: DatabaseURL, hub: Hub | None, interval: float) -> None:
+    def __init__(
+        self,
+        database: DatabaseURL,
+        hub: Hub | None,
+        interval: float,
+        watchers: Sequence[Watcher] = (),
+    ) -> None:
         self.database = database
         self.hub = hub
         self.interval = interval
+        self.watchers = tuple(watchers)
         self.connected = asyncio.Event()
         self._waiting: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
@@ -84,6 +110,8 @@ class PostgresBus:
                 if not first and self.hub is not None:
                     self.hub.resync()  # whatever happened while we were away is unknown
                 first = False
+                for watcher in self.watchers:
+                    watcher.listening()
                 self.connected.set()
                 await self._serve(connection)
             except Exception as exc:
@@ -92,7 +120,7 @@ class PostgresBus:
                 # the dead connection. Any failure ends this connection, never the bus.
                 log.warning("live bus connection lost", extra={"error": repr(exc)})
             finally:
-                self.connected.clear()
+                self._connection_lost()
                 await _close_quietly(connection)
 
     async def _connect(self) -> asyncpg.Connection:
@@ -110,6 +138,17 @@ class PostgresBus:
             },
             **self.database.connect_args,
         )
+        try:
+            await self._listen(connection)
+        except BaseException:
+            await _close_quietly(connection)
+            raise
+        # A connection that dies wakes the sender at once, which then reconnects, and its
+        # watchers learn at once that they are deaf.
+        connection.add_termination_listener(lambda _connection: self._connection_lost())
+        return connection
+
+    async def _listen(self, connection: asyncpg.Connection) -> None:
         if self.hub is not None:
             hub = self.hub
 
@@ -117,9 +156,14 @@ class PostgresBus:
                 hub.publish_raw(payload)
 
             await connection.add_listener(CHANNEL, deliver)
-        # A connection that dies wakes the sender at once, which then reconnects.
-        connection.add_termination_listener(lambda _connection: self._wake.set())
-        return connection
+        for watcher in self.watchers:
+            await connection.add_listener(watcher.channel, _hearing(watcher))
+
+    def _connection_lost(self) -> None:
+        self.connected.clear()
+        for watcher in self.watchers:
+            watcher.deaf()
+        self._wake.set()
 
     async def _serve(self, connection: asyncpg.Connection) -> None:
         """Send what is waiting every `interval`; return when the connection dies."""
@@ -146,6 +190,13 @@ class PostgresBus:
                 raise
 
 
+def _hearing(watcher: Watcher) -> Any:
+    def heard(_connection: Any, _pid: int, _channel: str, _payload: str) -> None:
+        watcher.heard()
+
+    return heard
+
+
 async def _close_quietly(connection: asyncpg.Connection) -> None:
     try:
         async with asyncio.timeout(2.0):
@@ -154,9 +205,11 @@ async def _close_quietly(connection: asyncpg.Connection) -> None:
         connection.terminate()
 
 
-def build_bus(database: DatabaseURL, hub: Hub | None, interval: float) -> LocalBus | PostgresBus:
+def build_bus(
+    database: DatabaseURL, hub: Hub | None, interval: float, watchers: Sequence[Watcher] = ()
+) -> LocalBus | PostgresBus:
     """The bus for `database`: NOTIFY/LISTEN on PostgreSQL, this process alone on SQLite
-    (where a process without a hub, a worker, has nobody to tell)."""
+    (where a process without a hub, a worker, has nobody to tell, and nobody watches)."""
     if database.backend == "postgresql":
-        return PostgresBus(database, hub, interval)
+        return PostgresBus(database, hub, interval, watchers)
     return LocalBus(hub if hub is not None else Hub(buffer_limit=1))
