@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
 from reliability_studio.config import Settings
 from reliability_studio.live.bus import PostgresBus
+from reliability_studio.live.echo import ECHO_DEADLINE_SECONDS, Echo
 from reliability_studio.live.hub import Hub
 from tests.live.conftest import fetch_value
 
@@ -127,6 +129,45 @@ async def _watch_through_a_reconnect(settings: Settings) -> list[str]:
             if round_number == 1:
                 await _terminate_listener(settings)
                 await watcher.told_times("deaf", 1)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    return watcher.told
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+def test_a_listener_that_stops_hearing_its_echo_is_deaf_until_it_hears_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As behind a pooler in transaction mode: LISTEN succeeds, nothing is delivered.
+    hearing = {"on": True}
+    deliver = Echo._on_notification
+
+    def maybe_deliver(echo: Echo, *notification: Any) -> None:
+        if hearing["on"]:
+            deliver(echo, *notification)
+
+    monkeypatch.setattr(Echo, "_on_notification", maybe_deliver)
+    told = asyncio.run(_deafen_and_restore(settings, hearing))
+    collapsed = [what for n, what in enumerate(told) if n == 0 or told[n - 1] != what]
+    assert collapsed == ["listening", "deaf", "listening", "deaf"]
+
+
+async def _deafen_and_restore(settings: Settings, hearing: dict[str, bool]) -> list[str]:
+    watcher = RecordingWatcher()
+    bus = PostgresBus(
+        settings.database, None, interval=0.001, watchers=[watcher], probe_seconds=0.1
+    )
+    running = asyncio.create_task(bus.run_forever())
+    try:
+        await watcher.told_times("listening", 1)
+        hearing["on"] = False
+        await watcher.told_times("deaf", 1)  # within a probe and the echo's deadline
+        await asyncio.sleep(2 * ECHO_DEADLINE_SECONDS)  # reconnects, never proven
+        assert watcher.told.count("listening") == 1
+        assert not bus.connected.is_set()
+        hearing["on"] = True
+        await watcher.told_times("listening", 2)
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)

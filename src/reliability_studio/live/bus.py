@@ -12,7 +12,8 @@ an event in flight when its process dies is lost, and after any gap (the listene
 reconnected) clients are told to `resync`, that is to fetch the current state again.
 
 Other parts of the process may listen on the same connection (`Watcher`): the token cache
-hears there that credentials changed, and is told whenever it might not hear.
+hears there that credentials changed, and is told whenever it might not hear. Whether the
+connection hears at all is proven, not assumed (`echo.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from reliability_studio.db.urls import DatabaseURL
+from reliability_studio.live.echo import PROBE_SECONDS, Echo
 from reliability_studio.live.events import pack
 from reliability_studio.live.hub import Hub
 
@@ -38,6 +40,7 @@ RECONNECT_MIN_SECONDS = 0.5
 # their stream back within seconds of the database (issue 9: resume within 5 s).
 RECONNECT_MAX_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5.0
+CHECK_SECONDS = 0.5  # how often an idle bus looks at its echo
 
 
 class Watcher(Protocol):
@@ -75,11 +78,14 @@ class PostgresBus:
         hub: Hub | None,
         interval: float,
         watchers: Sequence[Watcher] = (),
+        probe_seconds: float = PROBE_SECONDS,
     ) -> None:
         self.database = database
         self.hub = hub
         self.interval = interval
         self.watchers = tuple(watchers)
+        self.probe_seconds = probe_seconds
+        self._echo = Echo(probe_seconds)
         self.connected = asyncio.Event()
         self._waiting: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
@@ -140,6 +146,9 @@ class PostgresBus:
         )
         try:
             await self._listen(connection)
+            self._echo = Echo(self.probe_seconds)
+            await self._echo.attach(connection)
+            await self._echo.prove(connection)  # nobody is told we listen before we hear
         except BaseException:
             await _close_quietly(connection)
             raise
@@ -168,11 +177,11 @@ class PostgresBus:
     async def _serve(self, connection: asyncpg.Connection) -> None:
         """Send what is waiting every `interval`; return when the connection dies."""
         while True:
+            await self._echo.check(connection)
             try:
-                async with asyncio.timeout(5.0):  # check the connection now and then
+                async with asyncio.timeout(CHECK_SECONDS):
                     await self._wake.wait()
             except TimeoutError:
-                await connection.execute("SELECT 1")
                 continue
             if connection.is_closed():
                 raise asyncpg.InterfaceError("the live bus connection was closed")
