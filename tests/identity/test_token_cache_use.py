@@ -38,6 +38,17 @@ def listening(settings: Settings) -> Iterator[tuple[TestClient, list[str]]]:
         yield client, lookups
 
 
+def _remembered_token(
+    client: TestClient, maker: dict[str, str], body: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """A token made through the API and used once (so remembered): its id and header."""
+    created = client.post("/api/tokens", json=body, headers=maker)
+    assert created.status_code == 201, created.text
+    token = bearer(created.json()["token"])
+    assert client.get("/api/me", headers=token).status_code == 200
+    return created.json()["id"], token
+
+
 def _wait_until_listening(client: TestClient) -> None:
     bus = getattr(client.app.state, "live_bus", None)  # type: ignore[attr-defined]
     deadline = time.monotonic() + 10
@@ -64,12 +75,9 @@ def test_a_remembered_token_revoked_through_the_api_is_refused_at_once(
 ) -> None:
     client, lookups = listening
     owner = bearer(user_token(settings, "owner"))
-    created = client.post("/api/tokens", json={"name": "ci"}, headers=owner).json()
-    token = bearer(created["token"])
-    assert client.get("/api/me", headers=token).status_code == 200
-    assert client.get("/api/me", headers=token).status_code == 200
+    token_id, token = _remembered_token(client, owner, {"name": "ci"})
     remembered = len(lookups)
-    assert client.delete(f"/api/tokens/{created['id']}", headers=owner).status_code == 204
+    assert client.delete(f"/api/tokens/{token_id}", headers=owner).status_code == 204
     refused = client.get("/api/me", headers=token)
     assert refused.status_code == 401
     assert "revoked" in refused.json()["detail"]
@@ -85,11 +93,7 @@ def test_a_remembered_token_of_a_disabled_service_account_is_refused_at_once(
     account = client.post(
         "/api/service-accounts", json={"name": "ci", "role": "responder"}, headers=admin
     ).json()
-    created = client.post(
-        "/api/tokens", json={"name": "ci", "service_account_id": account["id"]}, headers=admin
-    ).json()
-    ci = bearer(created["token"])
-    assert client.get("/api/me", headers=ci).status_code == 200
+    _, ci = _remembered_token(client, admin, {"name": "ci", "service_account_id": account["id"]})
     disabled = client.patch(
         f"/api/service-accounts/{account['id']}", json={"disabled": True}, headers=admin
     )
