@@ -80,7 +80,9 @@ class TokenCache:
 
     def keep(self, ticket: int | None, token_hash: str, row: Any) -> None:
         """Remember a token's row, read from the database under `ticket`."""
-        if ticket is None or ticket != self._generation or not self._listening:
+        # Becoming deaf (or listening again) moves the generation on, so a ticket taken
+        # before that is refused here like one taken before a change.
+        if ticket != self._generation:
             return
         if len(self._rows) >= self.limit:
             self._rows.clear()

@@ -84,7 +84,7 @@ class PostgresBus:
         self.hub = hub
         self.interval = interval
         self.watchers = tuple(watchers)
-        self.probe_seconds = probe_seconds
+        # One for every connection in turn: each one's proof sends a new probe.
         self._echo = Echo(probe_seconds)
         self.connected = asyncio.Event()
         self._waiting: list[dict[str, Any]] = []
@@ -146,8 +146,6 @@ class PostgresBus:
         )
         try:
             await self._listen(connection)
-            self._echo = Echo(self.probe_seconds)
-            await self._echo.attach(connection)
             await self._echo.prove(connection)  # nobody is told we listen before we hear
         except BaseException:
             await _close_quietly(connection)
@@ -167,6 +165,7 @@ class PostgresBus:
             await connection.add_listener(CHANNEL, deliver)
         for watcher in self.watchers:
             await connection.add_listener(watcher.channel, _hearing(watcher))
+        await self._echo.attach(connection)
 
     def _connection_lost(self) -> None:
         self.connected.clear()
